@@ -1,0 +1,218 @@
+"""Fixtures: an app per test on SQLite and PostgreSQL, clients, users, sign-in."""
+
+import os
+import re
+import uuid
+from dataclasses import dataclass
+
+import psycopg
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy import delete
+from sqlalchemy.engine import make_url
+
+from tz_app import create_app
+from tz_app.extensions import db
+from tz_app.models import Role, User
+from tz_app.passwords import hash_password
+from tz_app.seed import seed_rules
+
+PG_ADMIN_URL = os.environ.get(
+    "TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+REQUIRE_POSTGRES = os.environ.get("CI", "").lower() == "true" or bool(
+    os.environ.get("TZ_REQUIRE_POSTGRES")
+)
+PASSWORD = "correct horse battery"
+CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
+
+
+def _pg_admin_conninfo() -> str:
+    url = make_url(PG_ADMIN_URL)
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _pg_available() -> str | None:
+    """None when PostgreSQL answers, else why not."""
+    try:
+        with psycopg.connect(_pg_admin_conninfo(), connect_timeout=3):
+            return None
+    except psycopg.Error as exc:
+        return str(exc).strip().splitlines()[0]
+
+
+class PostgresDatabase:
+    """A throw-away database on the test server, dropped at the end."""
+
+    def __init__(self):
+        self.name = f"tz_app_test_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(_pg_admin_conninfo(), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{self.name}"')
+        self.url = (
+            make_url(PG_ADMIN_URL).set(database=self.name).render_as_string(hide_password=False)
+        )
+
+    def drop(self):
+        with psycopg.connect(_pg_admin_conninfo(), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+def make_test_app(database_url: str, **overrides):
+    config = {
+        "APP_ENV": "testing",
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SECRET_KEY": "test-secret",
+        "BCRYPT_ROUNDS": 4,
+    }
+    config.update(overrides)
+    return create_app(config)
+
+
+@pytest.fixture(scope="session")
+def postgres_database():
+    """A fresh PostgreSQL database for one test session, or a skip (a failure on CI)."""
+    reason = _pg_available()
+    if reason is not None:
+        message = f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {reason}"
+        if REQUIRE_POSTGRES:
+            pytest.fail(message)
+        pytest.skip(message)
+    database = PostgresDatabase()
+    yield database
+    database.drop()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request, tmp_path_factory):
+    """A migrated, empty database of each kind, shared by the tests of a session."""
+    if request.param == "sqlite":
+        url = "sqlite:///" + str(tmp_path_factory.mktemp("db") / "test.sqlite3")
+    else:
+        url = request.getfixturevalue("postgres_database").url
+    app = make_test_app(url)
+    with app.app_context():
+        upgrade()
+        db.session.remove()
+        db.engine.dispose()
+    return url
+
+
+def clear_database():
+    for table in reversed(db.metadata.sorted_tables):
+        db.session.execute(delete(table))
+    db.session.commit()
+
+
+@pytest.fixture
+def app(database_url):
+    app = make_test_app(database_url)
+    with app.app_context():
+        clear_database()
+        seed_rules()
+        db.session.commit()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def backend(database_url):
+    return "postgresql" if database_url.startswith("postgresql") else "sqlite"
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@dataclass
+class Account:
+    id: int
+    email: str
+    password: str
+    role: str
+    name: str
+
+
+@pytest.fixture
+def make_user(app):
+    """Create an active user of ``role``; returns an Account (id, email, password)."""
+    counter = iter(range(1, 10**6))
+
+    def make(
+        role="user",
+        *,
+        email=None,
+        password=PASSWORD,
+        name=None,
+        last_name=None,
+        is_active=True,
+        paternity_name=None,
+    ):
+        n = next(counter)
+        email = email or f"{role}{n}-{uuid.uuid4().hex[:6]}@example.com"
+        with app.app_context():
+            role_row = db.session.scalar(db.select(Role).where(Role.name == role))
+            user = User(
+                name=name or f"{role.title()}{n}",
+                last_name=last_name or "Tester",
+                paternity_name=paternity_name,
+                email=email,
+                password_hash=hash_password(password),
+                role=role_row,
+                is_active=is_active,
+            )
+            db.session.add(user)
+            db.session.commit()
+            return Account(user.id, email, password, role, user.name)
+
+    return make
+
+
+def csrf_token(client, path="/signup/") -> str:
+    """The token from a page's ``<meta name="csrf-token">``, as a script reads it."""
+    response = client.get(path)
+    match = CSRF_META.search(response.get_data(as_text=True))
+    assert match, f"no csrf meta tag on {path} ({response.status_code})"
+    return match.group(1)
+
+
+def post(client, path, data=None, *, json=False, token=None, **kwargs):
+    """POST with a valid CSRF token (form field), optionally asking for JSON."""
+    data = dict(data or {})
+    data.setdefault("csrf_token", token or csrf_token(client))
+    headers = kwargs.pop("headers", {})
+    if json:
+        headers["Accept"] = "application/json"
+    return client.post(path, data=data, headers=headers, **kwargs)
+
+
+def login(client, email, password=PASSWORD, next=None):
+    data = {"email": email, "password": password}
+    if next is not None:
+        data["next"] = next
+    return post(client, "/login/", data)
+
+
+def auth_cookie(client):
+    return client.get_cookie("custom_sessionid")
+
+
+@pytest.fixture
+def signed_in(app, make_user):
+    """A new test client signed in as a new user of ``role``: (client, account)."""
+
+    def sign_in(role="user", **kwargs):
+        account = make_user(role, **kwargs)
+        c = app.test_client()
+        response = login(c, account.email, account.password)
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return c, account
+
+    return sign_in

@@ -1,0 +1,97 @@
+"""tz_app: user accounts with custom server-side sessions and database-stored RBAC."""
+
+import logging
+import os
+
+from flask import Flask, g, request
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException, ServiceUnavailable
+
+from . import main
+from .auth.routes import bp as auth_bp
+from .cli import commands
+from .config import config_for_environment
+from .extensions import csrf, db, migrate
+from .http import IdConverter, handle_http_error, handle_unexpected_error, security_headers
+from .permissions import ELEMENTS, can, current_user
+from .sessions import load_identity, write_auth_cookie
+from .users.routes import bp as users_bp
+
+MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the application.
+
+    Settings come from the class APP_ENV names (``config`` may name it too),
+    then ``instance/config.py`` if present, then ``config``. Raises
+    tz_app.config.ConfigError when they do not describe a runnable app, for
+    example production without SECRET_KEY.
+    """
+    config = dict(config or {})
+    app = Flask(__name__, instance_relative_config=True)
+    settings = config_for_environment(app.instance_path, config.get("APP_ENV"))
+    app.config.from_object(settings)
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.update(config)
+    settings.finalize(app.config)
+    os.makedirs(app.instance_path, exist_ok=True)
+
+    register_extensions(app)
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_request_hooks(app)
+    register_cli(app)
+    register_template_helpers(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    app.url_map.converters["id"] = IdConverter
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR)
+    csrf.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    app.register_blueprint(main.bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(users_bp)
+
+
+def register_error_handlers(app: Flask) -> None:
+    def database_unavailable(error: OperationalError):
+        logging.getLogger("tz_app.db").error("database unavailable: %s", error.orig)
+        db.session.rollback()
+        return handle_http_error(
+            ServiceUnavailable("The service is briefly unavailable. Please try again shortly.")
+        )
+
+    app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(OperationalError, database_unavailable)
+    app.register_error_handler(Exception, handle_unexpected_error)
+
+
+def register_request_hooks(app: Flask) -> None:
+    @app.before_request
+    def identify():
+        if request.endpoint == "static":
+            g.user = None
+            return
+        load_identity()
+
+    app.after_request(write_auth_cookie)
+    app.after_request(security_headers)
+
+
+def register_cli(app: Flask) -> None:
+    for command in commands:
+        app.cli.add_command(command)
+
+
+def register_template_helpers(app: Flask) -> None:
+    app.jinja_env.globals.update(can=can, ELEMENTS=ELEMENTS)
+
+    @app.context_processor
+    def inject_user():
+        return {"current_user": current_user()}

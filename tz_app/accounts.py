@@ -1,0 +1,96 @@
+"""Account operations shared by the views and the CLI: the callers commit."""
+
+from flask import g
+from sqlalchemy import func, select
+
+from .extensions import db
+from .models import Role, User
+from .passwords import burn_check_time, check_password, hash_password, needs_rehash
+from .sessions import end_user_sessions, rotate_token
+
+ADMIN_ROLE = "admin"
+DEFAULT_ROLE = "user"
+
+
+def find_by_email(email: str) -> User | None:
+    return db.session.scalar(select(User).where(User.email == email.strip().lower()))
+
+
+def role_named(name: str) -> Role | None:
+    return db.session.scalar(select(Role).where(Role.name == name))
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The active user with this email and password, or None.
+
+    Costs one bcrypt check whether or not the account exists. A hash made at
+    an outdated cost is upgraded on the way (the caller commits).
+    """
+    user = find_by_email(email)
+    if user is None:
+        burn_check_time(password)
+        return None
+    if not check_password(user.password_hash, password) or not user.is_active:
+        return None
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    return user
+
+
+def create_user(
+    *,
+    name: str,
+    last_name: str,
+    email: str,
+    password: str,
+    role: Role,
+    paternity_name: str | None = None,
+) -> User:
+    user = User(
+        name=name,
+        last_name=last_name,
+        paternity_name=paternity_name or None,
+        email=email.strip().lower(),
+        password_hash=hash_password(password),
+        role=role,
+        is_active=True,
+    )
+    db.session.add(user)
+    return user
+
+
+def set_password(user: User, password: str) -> None:
+    """Change the password and end every other session of the user.
+
+    When users change their own password, their current session stays but gets
+    a new token, so a copy of the old cookie is worthless.
+    """
+    user.password_hash = hash_password(password)
+    current = g.get("auth_session")
+    keep = current if current is not None and current.user_id == user.id else None
+    end_user_sessions(user, keep=keep)
+    if keep is not None:
+        rotate_token(keep)
+
+
+def deactivate(user: User) -> None:
+    """Soft-delete: the account stays for the record, its sessions end at once."""
+    user.is_active = False
+    end_user_sessions(user)
+
+
+def is_last_admin(user: User) -> bool:
+    """Whether ``user`` is the only active administrator.
+
+    Takes a row lock on the admin role first (PostgreSQL), so two admins
+    removing each other at once cannot both succeed.
+    """
+    if user.role.name != ADMIN_ROLE or not user.is_active:
+        return False
+    db.session.execute(select(Role.id).where(Role.name == ADMIN_ROLE).with_for_update())
+    others = db.session.scalar(
+        select(func.count(User.id))
+        .join(User.role)
+        .where(Role.name == ADMIN_ROLE, User.is_active.is_(True), User.id != user.id)
+    )
+    return others == 0

@@ -1,0 +1,176 @@
+"""Command-line tools: ``flask seed``, ``create-admin``, ``rules`` and ``sessions``."""
+
+from datetime import timedelta
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from sqlalchemy import delete, or_, select
+
+from . import audit
+from .accounts import ADMIN_ROLE, create_user, find_by_email, role_named
+from .extensions import db
+from .models import FLAGS, BusinessElement, Role, Session, utcnow
+from .passwords import password_problems
+from .rules import LockedRuleError, describe_change, elements, matrix, roles, set_flags
+from .seed import seed_demo_users, seed_fake_users, seed_rules
+
+
+def _refuse_in_production(what: str) -> None:
+    if current_app.config["APP_ENV"] == "production":
+        raise click.ClickException(f"{what} is refused when APP_ENV=production.")
+
+
+@click.command("seed")
+@click.option("--demo", is_flag=True, help="Also add the demo users (not in production).")
+@click.option(
+    "--fake-users",
+    type=click.IntRange(min=0),
+    default=0,
+    metavar="N",
+    help="Also add N generated users with role 'user' (not in production).",
+)
+@with_appcontext
+def seed_command(demo: bool, fake_users: int) -> None:
+    """Add missing roles, business elements and default rules; safe to run again."""
+    if demo:
+        _refuse_in_production("seed --demo (accounts with well-known passwords)")
+    if fake_users:
+        _refuse_in_production("seed --fake-users")
+    added = seed_rules()
+    if demo:
+        db.session.flush()
+        added += [f"demo user {email}" for email in seed_demo_users()]
+    db.session.commit()
+    for line in added:
+        click.echo(f"added {line}")
+    if not added:
+        click.echo("Nothing to add: roles, elements and rules are in place.")
+    if fake_users:
+        count = seed_fake_users(fake_users)
+        db.session.commit()
+        click.echo(f"added {count} generated users")
+
+
+@click.command("create-admin")
+@click.option("--email", required=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--name", default="Admin", show_default=True)
+@click.option("--last-name", default="Administrator", show_default=True)
+@with_appcontext
+def create_admin_command(email: str, password: str, name: str, last_name: str) -> None:
+    """Create an administrator account (or make an existing account one)."""
+    role = role_named(ADMIN_ROLE)
+    if role is None:
+        raise click.ClickException("No admin role yet: run 'flask seed' first.")
+    problems = password_problems(password, email)
+    if problems:
+        raise click.ClickException(" ".join(problems))
+    user = find_by_email(email)
+    if user is not None:
+        raise click.ClickException(
+            f"{user.email} already has an account; use 'flask rules' or the site to change it."
+        )
+    user = create_user(name=name, last_name=last_name, email=email, password=password, role=role)
+    db.session.flush()
+    audit.record("user.created", actor=None, target=user, role=ADMIN_ROLE, via="cli")
+    db.session.commit()
+    click.echo(f"Created administrator {user.email} (id {user.id}).")
+
+
+@click.group("rules")
+def rules_group() -> None:
+    """Show and change the access rules."""
+
+
+@rules_group.command("show")
+@with_appcontext
+def rules_show() -> None:
+    """Print the role x element matrix."""
+    table = matrix()
+    header = ["role", "element", *FLAGS]
+    rows = [
+        [
+            role.name,
+            element.code,
+            *("x" if f in table.get((role.name, element.code), ()) else "." for f in FLAGS),
+        ]
+        for role in roles()
+        for element in elements()
+    ]
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        click.echo("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _change_rule(role_name: str, element_code: str, flags: tuple[str, ...], grant: bool) -> None:
+    role = db.session.scalar(select(Role).where(Role.name == role_name))
+    if role is None:
+        raise click.ClickException(f"No role named {role_name!r}.")
+    element = db.session.scalar(select(BusinessElement).where(BusinessElement.code == element_code))
+    if element is None:
+        raise click.ClickException(f"No business element {element_code!r}.")
+    unknown = [f for f in flags if f not in FLAGS]
+    if unknown:
+        raise click.ClickException(
+            f"Unknown flag(s) {', '.join(unknown)}; use any of: {', '.join(FLAGS)}."
+        )
+    current = set(matrix().get((role_name, element_code), ()))
+    wanted = current | set(flags) if grant else current - set(flags)
+    try:
+        turned_on, turned_off = set_flags(role, element, wanted)
+    except LockedRuleError as exc:
+        raise click.ClickException(str(exc)) from None
+    lines = describe_change(role_name, element_code, turned_on, turned_off)
+    if lines:
+        audit.record("rules.changed", actor=None, changes=lines, via="cli")
+    db.session.commit()
+    for line in lines or ["Nothing changed."]:
+        click.echo(line)
+
+
+@rules_group.command("grant")
+@click.argument("role")
+@click.argument("element")
+@click.argument("flags", nargs=-1, required=True)
+@with_appcontext
+def rules_grant(role: str, element: str, flags: tuple[str, ...]) -> None:
+    """Turn FLAGS on for ROLE on ELEMENT (flags: read, read_all, create, ...)."""
+    _change_rule(role, element, flags, grant=True)
+
+
+@rules_group.command("revoke")
+@click.argument("role")
+@click.argument("element")
+@click.argument("flags", nargs=-1, required=True)
+@with_appcontext
+def rules_revoke(role: str, element: str, flags: tuple[str, ...]) -> None:
+    """Turn FLAGS off for ROLE on ELEMENT."""
+    _change_rule(role, element, flags, grant=False)
+
+
+@click.group("sessions")
+def sessions_group() -> None:
+    """Maintain the sessions table."""
+
+
+@sessions_group.command("purge")
+@with_appcontext
+def sessions_purge() -> None:
+    """Delete ended, expired and idle sessions (run it from cron)."""
+    now = utcnow()
+    idle = timedelta(seconds=current_app.config["SESSION_IDLE_TIMEOUT"])
+    result = db.session.execute(
+        delete(Session).where(
+            or_(
+                Session.is_active.is_(False),
+                Session.expires_at <= now,
+                Session.last_seen_at <= now - idle,
+            )
+        )
+    )
+    db.session.commit()
+    click.echo(f"Deleted {result.rowcount} ended or expired sessions.")
+
+
+commands = [seed_command, create_admin_command, rules_group, sessions_group]

@@ -1,0 +1,225 @@
+"""Database models: users, roles, sessions and the access rules between them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    String,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .extensions import db
+
+ACTIONS = ("read", "create", "update", "delete")
+# The eight flags of a rule, in the order the rules page shows them.
+FLAGS = tuple(flag for action in ACTIONS for flag in (action, f"{action}_all"))
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_version() -> str:
+    return uuid.uuid4().hex
+
+
+class UTCDateTime(TypeDecorator):
+    """A timestamp stored as naive UTC and read back as an aware UTC datetime.
+
+    SQLite has no time zones; storing naive UTC everywhere keeps comparisons in
+    SQL identical on both databases.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use an aware UTC datetime")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)
+
+
+class Role(db.Model):
+    __tablename__ = "roles"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    # Changes whenever any of this role's rules change. It is loaded with the
+    # user on every request, so per-process rule caches are never stale.
+    rules_version: Mapped[str] = mapped_column(String(32), default=new_version)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    rules: Mapped[list[AccessRoleRule]] = relationship(
+        back_populates="role", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    def touch_rules(self) -> None:
+        """Mark this role's rules as changed, for every process that cached them."""
+        self.rules_version = new_version()
+
+    def __repr__(self) -> str:
+        return f"<Role {self.name}>"
+
+
+class User(db.Model):
+    __tablename__ = "users"
+    __table_args__ = (Index("ix_users_active_sort", "is_active", "last_name", "name", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    paternity_name: Mapped[str | None] = mapped_column(String(100))
+    # Stored lower-cased, so uniqueness and look-ups ignore case on every database.
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(128))
+    role_id: Mapped[int] = mapped_column(ForeignKey("roles.id"), index=True)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    role: Mapped[Role] = relationship(lazy="joined", innerjoin=True)
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(p for p in (self.name, self.paternity_name, self.last_name) if p)
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "last_name": self.last_name,
+            "paternity_name": self.paternity_name or "",
+            "email": self.email,
+            "role": self.role.name,
+            "is_active": self.is_active,
+        }
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.email}>"
+
+
+class Session(db.Model):
+    """One sign-in. The cookie holds a random token; only its SHA-256 is stored."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (Index("ix_sessions_user_active", "user_id", "is_active"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ip: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(String(512))
+
+    user: Mapped[User] = relationship()
+
+    def __repr__(self) -> str:
+        return f"<Session {self.id} user={self.user_id} active={self.is_active}>"
+
+
+class BusinessElement(db.Model):
+    """Something the rules talk about, such as ``users`` or ``access_rules``."""
+
+    __tablename__ = "business_elements"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str] = mapped_column(String(255), default="")
+
+    def __repr__(self) -> str:
+        return f"<BusinessElement {self.code}>"
+
+
+class AccessRoleRule(db.Model):
+    """What one role may do with one element: four actions, each own or all."""
+
+    __tablename__ = "access_role_rules"
+    __table_args__ = (UniqueConstraint("role_id", "element_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    role_id: Mapped[int] = mapped_column(ForeignKey("roles.id", ondelete="CASCADE"))
+    element_id: Mapped[int] = mapped_column(
+        ForeignKey("business_elements.id", ondelete="CASCADE"), index=True
+    )
+    read_permission: Mapped[bool] = mapped_column(Boolean, default=False)
+    read_all_permission: Mapped[bool] = mapped_column(Boolean, default=False)
+    create_permission: Mapped[bool] = mapped_column(Boolean, default=False)
+    create_all_permission: Mapped[bool] = mapped_column(Boolean, default=False)
+    update_permission: Mapped[bool] = mapped_column(Boolean, default=False)
+    update_all_permission: Mapped[bool] = mapped_column(Boolean, default=False)
+    delete_permission: Mapped[bool] = mapped_column(Boolean, default=False)
+    delete_all_permission: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    role: Mapped[Role] = relationship(back_populates="rules")
+    element: Mapped[BusinessElement] = relationship()
+
+    def flags(self) -> frozenset[str]:
+        """The flag names that are set, e.g. ``{"read", "update_all"}``."""
+        return frozenset(f for f in FLAGS if getattr(self, f"{f}_permission"))
+
+    def set_flags(self, flags) -> None:
+        for flag in FLAGS:
+            setattr(self, f"{flag}_permission", flag in flags)
+
+    def __repr__(self) -> str:
+        return f"<AccessRoleRule role={self.role_id} element={self.element_id}>"
+
+
+class AuditEvent(db.Model):
+    """Who did what to whom, when and from where. Never a password or token."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_kind_email_created", "kind", "email", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    actor_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    target_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    email: Mapped[str | None] = mapped_column(String(254))
+    ip: Mapped[str | None] = mapped_column(String(45))
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+
+    actor: Mapped[User | None] = relationship(foreign_keys=[actor_id])
+    target: Mapped[User | None] = relationship(foreign_keys=[target_id])
+
+    def __repr__(self) -> str:
+        return f"<AuditEvent {self.kind} actor={self.actor_id} target={self.target_id}>"
+
+
+__all__ = [
+    "ACTIONS",
+    "FLAGS",
+    "AccessRoleRule",
+    "AuditEvent",
+    "BusinessElement",
+    "Role",
+    "Session",
+    "User",
+    "utcnow",
+]

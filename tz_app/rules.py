@@ -1,0 +1,68 @@
+"""Reading and changing the access rules; every change bumps the role's version."""
+
+from sqlalchemy import select
+
+from .extensions import db
+from .models import FLAGS, AccessRoleRule, BusinessElement, Role
+from .permissions import is_locked
+
+
+class LockedRuleError(ValueError):
+    """The change would take a locked right away from the admin role."""
+
+
+def elements() -> list[BusinessElement]:
+    return list(db.session.scalars(select(BusinessElement).order_by(BusinessElement.id)))
+
+
+def roles() -> list[Role]:
+    return list(db.session.scalars(select(Role).order_by(Role.id)))
+
+
+def matrix() -> dict[tuple[str, str], frozenset[str]]:
+    """Every rule as {(role name, element code): flags}."""
+    rows = db.session.execute(
+        select(Role.name, BusinessElement.code, AccessRoleRule)
+        .join(AccessRoleRule.role)
+        .join(AccessRoleRule.element)
+    ).all()
+    return {(role, element): rule.flags() for role, element, rule in rows}
+
+
+def set_flags(role: Role, element: BusinessElement, flags) -> tuple[set[str], set[str]]:
+    """Make the rule for (role, element) exactly ``flags``; the caller commits.
+
+    Returns (flags turned on, flags turned off). Raises LockedRuleError when a
+    locked right would be removed, and ValueError for an unknown flag.
+    """
+    flags = set(flags)
+    unknown = flags - set(FLAGS)
+    if unknown:
+        raise ValueError(f"unknown flag(s): {', '.join(sorted(unknown))}")
+    if is_locked(role.name, element.code) and flags != set(FLAGS):
+        raise LockedRuleError(
+            f"the {role.name} role keeps every right on {element.code}; it cannot be changed"
+        )
+    rule = db.session.scalar(
+        select(AccessRoleRule).where(
+            AccessRoleRule.role_id == role.id, AccessRoleRule.element_id == element.id
+        )
+    )
+    if rule is None:
+        rule = AccessRoleRule(role=role, element=element)
+        db.session.add(rule)
+        before = set()
+    else:
+        before = set(rule.flags())
+    turned_on, turned_off = flags - before, before - flags
+    if turned_on or turned_off or rule.id is None:
+        rule.set_flags(flags)
+        role.touch_rules()
+    return turned_on, turned_off
+
+
+def describe_change(role: str, element: str, turned_on, turned_off) -> list[str]:
+    """Human lines such as ``manager: users: update_all on``."""
+    return [f"{role}: {element}: {flag} on" for flag in sorted(turned_on, key=FLAGS.index)] + [
+        f"{role}: {element}: {flag} off" for flag in sorted(turned_off, key=FLAGS.index)
+    ]

@@ -1,0 +1,162 @@
+"""Server-side sessions: the ``custom_sessionid`` cookie turned into ``g.user``."""
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from flask import current_app, g, request
+from sqlalchemy import select, update
+from sqlalchemy.orm import contains_eager
+
+from .extensions import db
+from .models import Session, User, utcnow
+
+# last_seen_at is written at most this often per session, not on every request.
+LAST_SEEN_RESOLUTION = timedelta(seconds=60)
+# Anything longer is not a token we issued; it is not worth a query.
+MAX_TOKEN_LENGTH = 128
+
+
+def hash_token(token: str) -> str:
+    """The stored form of a token: a leaked sessions table signs nobody in."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def client_ip() -> str | None:
+    return (request.remote_addr or "")[:45] or None
+
+
+def _new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def load_identity() -> None:
+    """Set ``g.user`` and ``g.auth_session`` from the cookie, or leave them None.
+
+    One statement finds the session, its user and the user's role (with the
+    role's rules version, see tz_app.permissions). Unknown, ended, expired,
+    idle and deactivated sessions all read as "not signed in".
+    """
+    g.user = None
+    g.auth_session = None
+    token = request.cookies.get(current_app.config["AUTH_COOKIE_NAME"])
+    if not token:
+        return
+    if len(token) > MAX_TOKEN_LENGTH:
+        g.clear_auth_cookie = True
+        return
+    now = utcnow()
+    idle = timedelta(seconds=current_app.config["SESSION_IDLE_TIMEOUT"])
+    stmt = (
+        select(Session)
+        .join(Session.user)
+        .join(User.role)
+        .options(contains_eager(Session.user).contains_eager(User.role))
+        .where(
+            Session.token_hash == hash_token(token),
+            Session.is_active.is_(True),
+            Session.expires_at > now,
+            Session.last_seen_at > now - idle,
+            User.is_active.is_(True),
+        )
+    )
+    auth_session = db.session.scalars(stmt).one_or_none()
+    if auth_session is None:
+        g.clear_auth_cookie = True
+        return
+    if now - auth_session.last_seen_at >= LAST_SEEN_RESOLUTION:
+        db.session.execute(
+            update(Session).where(Session.id == auth_session.id).values(last_seen_at=now)
+        )
+        db.session.commit()
+        auth_session.last_seen_at = now
+    g.auth_session = auth_session
+    g.user = auth_session.user
+
+
+def start_session(user: User) -> Session:
+    """Sign ``user`` in with a new session and a fresh token.
+
+    Any session the browser already had is ended first: a token that existed
+    before the sign-in is never carried over (no session fixation). The caller
+    commits.
+    """
+    if g.get("auth_session") is not None:
+        end_session(g.auth_session)
+    now = utcnow()
+    token = _new_token()
+    auth_session = Session(
+        user=user,
+        token_hash=hash_token(token),
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + timedelta(seconds=current_app.config["SESSION_LIFETIME"]),
+        ip=client_ip(),
+        user_agent=(request.user_agent.string or "")[:512] or None,
+    )
+    db.session.add(auth_session)
+    g.user = user
+    g.auth_session = auth_session
+    g.new_auth_token = token
+    g.clear_auth_cookie = False
+    return auth_session
+
+
+def rotate_token(auth_session: Session) -> None:
+    """Give the current session a new token; the old one stops working."""
+    token = _new_token()
+    auth_session.token_hash = hash_token(token)
+    g.new_auth_token = token
+
+
+def end_session(auth_session: Session) -> None:
+    """End one session; when it is the current one, the cookie is cleared too."""
+    auth_session.is_active = False
+    auth_session.ended_at = utcnow()
+    if auth_session is g.get("auth_session"):
+        g.user = None
+        g.auth_session = None
+        g.new_auth_token = None
+        g.clear_auth_cookie = True
+
+
+def end_user_sessions(user: User, keep: Session | None = None) -> int:
+    """End every active session of ``user`` except ``keep``; how many ended."""
+    stmt = (
+        update(Session)
+        .where(Session.user_id == user.id, Session.is_active.is_(True))
+        .values(is_active=False, ended_at=utcnow())
+    )
+    if keep is not None:
+        stmt = stmt.where(Session.id != keep.id)
+    ended = db.session.execute(stmt).rowcount
+    current = g.get("auth_session")
+    if current is not None and current.user_id == user.id and current is not keep:
+        end_session(current)
+    return ended
+
+
+def write_auth_cookie(response):
+    """Set or clear ``custom_sessionid`` as the request decided."""
+    config = current_app.config
+    name = config["AUTH_COOKIE_NAME"]
+    token = g.get("new_auth_token")
+    if token:
+        response.set_cookie(
+            name,
+            token,
+            max_age=config["SESSION_LIFETIME"],
+            path="/",
+            httponly=True,
+            samesite="Lax",
+            secure=config["SESSION_COOKIE_SECURE"],
+        )
+    elif g.get("clear_auth_cookie"):
+        response.delete_cookie(
+            name,
+            path="/",
+            httponly=True,
+            samesite="Lax",
+            secure=config["SESSION_COOKIE_SECURE"],
+        )
+    return response

@@ -1,0 +1,172 @@
+// tz_app: inline editing on the user list, and confirmations before deleting.
+// Everything here is an enhancement: without JavaScript the Edit link opens
+// the edit page and Delete posts its form.
+(function () {
+  "use strict";
+
+  var FIELDS = ["last_name", "name", "paternity_name", "email", "role"];
+  var LABELS = {
+    last_name: "Last name", name: "First name", paternity_name: "Patronymic",
+    email: "Email", role: "Role", password: "New password"
+  };
+
+  function csrfToken() {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.content : "";
+  }
+
+  function postForm(url, body) {
+    return fetch(url, {
+      method: "POST",
+      body: body,
+      credentials: "same-origin",
+      headers: { "X-CSRFToken": csrfToken(), "Accept": "application/json" }
+    });
+  }
+
+  function el(tag, attrs, text) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function cell(row, field) { return row.querySelector('td[data-field="' + field + '"]'); }
+
+  function clearErrors(row) {
+    row.querySelectorAll(".field-error, .row-error").forEach(function (n) { n.remove(); });
+    row.querySelectorAll("[aria-invalid]").forEach(function (n) { n.removeAttribute("aria-invalid"); });
+  }
+
+  function showErrors(row, errors) {
+    Object.keys(errors).forEach(function (field) {
+      var input = row.querySelector('[name="' + field + '"]');
+      var text = [].concat(errors[field]).join(" ");
+      var msg = el("p", { "class": "field-error", id: "err-" + row.dataset.userId + "-" + field }, text);
+      if (input) {
+        input.setAttribute("aria-invalid", "true");
+        input.setAttribute("aria-describedby", msg.id);
+        input.insertAdjacentElement("afterend", msg);
+      } else {
+        row.querySelector("td.actions").appendChild(el("p", { "class": "row-error", role: "alert" }, text));
+      }
+    });
+    var first = row.querySelector('[aria-invalid="true"]');
+    if (first) first.focus();
+  }
+
+  function startEdit(row) {
+    if (row.classList.contains("editing")) return;
+    var original = {};
+    row.classList.add("editing");
+    FIELDS.forEach(function (field) {
+      var td = cell(row, field);
+      if (!td) return;
+      original[field] = td.innerHTML;
+      var value = td.textContent.trim();
+      var input;
+      if (field === "role") {
+        var options = document.getElementById("role-options");
+        if (!options || !row.hasAttribute("data-role-editable")) return;
+        input = el("select", { name: "role" });
+        input.innerHTML = options.innerHTML;
+        input.value = value;
+      } else {
+        input = el("input", {
+          type: field === "email" ? "email" : "text", name: field, value: value, maxlength: field === "email" ? 254 : 100
+        });
+      }
+      input.setAttribute("aria-label", LABELS[field]);
+      td.textContent = "";
+      td.appendChild(input);
+    });
+    var actions = row.querySelector("td.actions");
+    original.actions = Array.prototype.slice.call(actions.childNodes);
+    var password = el("input", {
+      type: "password", name: "password", autocomplete: "new-password",
+      placeholder: "New password (optional)", "aria-label": LABELS.password
+    });
+    var save = el("button", { type: "button", "class": "btn btn-primary", "data-action": "save" }, "Save");
+    var cancel = el("button", { type: "button", "class": "btn btn-ghost", "data-action": "cancel" }, "Cancel");
+    actions.textContent = "";
+    [password, save, cancel].forEach(function (n) { actions.appendChild(n); });
+    row._original = original;
+    row.querySelector("input").focus();
+
+    save.addEventListener("click", function () { submitEdit(row, save); });
+    cancel.addEventListener("click", function () { stopEdit(row, null); });
+    row.addEventListener("keydown", row._keys = function (event) {
+      if (event.key === "Enter" && event.target.tagName === "INPUT") { event.preventDefault(); submitEdit(row, save); }
+      if (event.key === "Escape") { stopEdit(row, null); }
+    });
+  }
+
+  function stopEdit(row, user) {
+    var original = row._original;
+    FIELDS.forEach(function (field) {
+      var td = cell(row, field);
+      if (!td || !(field in original)) return;
+      if (user && field === "role") {
+        td.textContent = "";
+        td.appendChild(el("span", { "class": "badge role-" + user.role }, user.role));
+      } else if (user) {
+        td.textContent = user[field] || "";
+      } else {
+        td.innerHTML = original[field];
+      }
+    });
+    var actions = row.querySelector("td.actions");
+    actions.textContent = "";
+    original.actions.forEach(function (n) { actions.appendChild(n); });
+    row.removeEventListener("keydown", row._keys);
+    row.classList.remove("editing");
+    var edit = row.querySelector('[data-action="edit"]');
+    if (edit) edit.focus();
+  }
+
+  function submitEdit(row, button) {
+    var body = new FormData();
+    row.querySelectorAll("input[name], select[name]").forEach(function (input) {
+      if (input.name === "password" && !input.value) return;
+      body.append(input.name, input.value);
+    });
+    clearErrors(row);
+    button.disabled = true;
+    postForm(row.dataset.updateUrl, body).then(function (response) {
+      return response.json().catch(function () { return {}; }).then(function (data) {
+        if (response.ok) {
+          stopEdit(row, data);
+          row.classList.add("saved");
+          setTimeout(function () { row.classList.remove("saved"); }, 1600);
+        } else if (response.status === 401) {
+          window.location.assign("/login/?next=" + encodeURIComponent(window.location.pathname + window.location.search));
+        } else if (data.errors) {
+          showErrors(row, data.errors);
+        } else {
+          showErrors(row, { _: data.message || "Could not save (" + response.status + ")." });
+        }
+      });
+    }).catch(function () {
+      showErrors(row, { _: "Could not reach the server. Check your connection and try again." });
+    }).then(function () { button.disabled = false; });
+  }
+
+  document.addEventListener("click", function (event) {
+    var edit = event.target.closest('a[data-action="edit"]');
+    if (edit) {
+      var row = edit.closest("tr[data-update-url]");
+      if (row && !event.ctrlKey && !event.metaKey && !event.shiftKey) {
+        event.preventDefault();
+        startEdit(row);
+      }
+    }
+  });
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var question = form.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) {
+      event.preventDefault();
+    }
+  });
+})();

@@ -1,0 +1,76 @@
+"""The user form, shared by the edit page, the inline editor and admin create."""
+
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms.validators import InputRequired, Length, Optional, ValidationError
+
+from ..accounts import find_by_email
+from ..passwords import MAX_LENGTH as PASSWORD_MAX
+from ..validators import (
+    EMAIL_MAX,
+    NAME_MAX,
+    PasswordPolicy,
+    email_format,
+    lower,
+    printable,
+    strip,
+)
+
+
+class UserForm(FlaskForm):
+    name = StringField(
+        "First name",
+        filters=[strip],
+        validators=[InputRequired("This field is required."), Length(max=NAME_MAX), printable],
+    )
+    last_name = StringField(
+        "Last name",
+        filters=[strip],
+        validators=[InputRequired("This field is required."), Length(max=NAME_MAX), printable],
+    )
+    paternity_name = StringField(
+        "Patronymic",
+        filters=[strip],
+        validators=[Optional(), Length(max=NAME_MAX), printable],
+    )
+    email = EmailField(
+        "Email",
+        filters=[strip, lower],
+        validators=[
+            InputRequired("This field is required."),
+            Length(max=EMAIL_MAX),
+            printable,
+            email_format,
+        ],
+    )
+    password = PasswordField(
+        "New password",
+        description="Leave empty to keep the current password.",
+        validators=[Optional(), Length(max=PASSWORD_MAX), printable, PasswordPolicy()],
+    )
+    role = SelectField("Role", choices=[])
+
+    def __init__(self, *args, editing=None, role_names=None, **kwargs):
+        """``editing``: the user being changed (None when creating one).
+
+        ``role_names``: the roles to offer, or None to leave the role field
+        out entirely, for editors who may not change roles.
+        """
+        super().__init__(*args, **kwargs)
+        self.editing = editing
+        self.account_email = editing.email if editing is not None else None
+        if role_names is None:
+            del self.role
+        else:
+            self.role.choices = [(n, n) for n in role_names]
+
+    def keep_only(self, sent) -> None:
+        """Drop the fields the request did not send: absent means unchanged."""
+        for name in [f.name for f in self if f.name != "csrf_token"]:
+            if name not in sent:
+                delattr(self, name)
+
+    def validate_email(self, field):
+        other = find_by_email(field.data)
+        if other is not None and (self.editing is None or other.id != self.editing.id):
+            raise ValidationError("Another account already uses this email.")

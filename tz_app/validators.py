@@ -1,0 +1,46 @@
+"""Form field validators and filters shared by the blueprints."""
+
+import unicodedata
+
+from wtforms.validators import Email, StopValidation, ValidationError
+
+from .passwords import password_problems
+
+NAME_MAX = 100
+EMAIL_MAX = 254
+
+
+def strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+def lower(value):
+    return value.lower() if isinstance(value, str) else value
+
+
+def printable(form, field):
+    """Refuse control characters (NUL included): no database stores them well."""
+    value = field.data
+    if isinstance(value, str) and any(
+        unicodedata.category(ch) in ("Cc", "Cs") and ch not in "\t" for ch in value
+    ):
+        raise StopValidation("Contains characters that are not allowed.")
+
+
+def email_format(form, field):
+    if field.data:
+        Email(message="Enter a valid email address.", check_deliverability=False)(form, field)
+
+
+class PasswordPolicy:
+    """The password policy of tz_app.passwords.
+
+    It is judged against the form's ``email`` field or, for forms without one,
+    the form's ``account_email`` attribute (the signed-in user's address).
+    """
+
+    def __call__(self, form, field):
+        email = form.email.data if "email" in form else getattr(form, "account_email", None)
+        problems = password_problems(field.data or "", email)
+        if problems:
+            raise ValidationError(" ".join(problems))
