@@ -6,8 +6,10 @@ import os
 from flask import Flask, g, request
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import main
+from .account.routes import bp as account_bp
 from .auth.routes import bp as auth_bp
 from .cli import commands
 from .config import config_for_environment
@@ -47,6 +49,9 @@ def create_app(config: dict | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
+    proxies = app.config["TRUSTED_PROXIES"]
+    if proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
     app.url_map.converters["id"] = IdConverter
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR)
@@ -57,6 +62,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(main.bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(users_bp)
+    app.register_blueprint(account_bp)
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -94,4 +100,4 @@ def register_template_helpers(app: Flask) -> None:
 
     @app.context_processor
     def inject_user():
-        return {"current_user": current_user()}
+        return {"current_user": current_user(), "current_auth_session": g.get("auth_session")}

@@ -59,18 +59,20 @@ def create_user(
     return user
 
 
-def set_password(user: User, password: str) -> None:
+def set_password(user: User, password: str) -> int:
     """Change the password and end every other session of the user.
 
     When users change their own password, their current session stays but gets
-    a new token, so a copy of the old cookie is worthless.
+    a new token, so a copy of the old cookie is worthless. Returns how many
+    sessions ended.
     """
     user.password_hash = hash_password(password)
     current = g.get("auth_session")
     keep = current if current is not None and current.user_id == user.id else None
-    end_user_sessions(user, keep=keep)
+    ended = end_user_sessions(user, keep=keep)
     if keep is not None:
         rotate_token(keep)
+    return ended
 
 
 def deactivate(user: User) -> None:

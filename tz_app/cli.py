@@ -1,11 +1,9 @@
 """Command-line tools: ``flask seed``, ``create-admin``, ``rules`` and ``sessions``."""
 
-from datetime import timedelta
-
 import click
 from flask import current_app
 from flask.cli import with_appcontext
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, inspect, or_, select
 
 from . import audit
 from .accounts import ADMIN_ROLE, create_user, find_by_email, role_named
@@ -14,6 +12,14 @@ from .models import FLAGS, BusinessElement, Role, Session, utcnow
 from .passwords import password_problems
 from .rules import LockedRuleError, describe_change, elements, matrix, roles, set_flags
 from .seed import seed_demo_users, seed_fake_users, seed_rules
+from .sessions import idle_cutoff
+
+
+def _require_schema() -> None:
+    if not inspect(db.engine).has_table(Role.__tablename__):
+        raise click.ClickException(
+            "The database has no tables yet: run 'flask --app wsgi db upgrade' first."
+        )
 
 
 def _refuse_in_production(what: str) -> None:
@@ -33,6 +39,7 @@ def _refuse_in_production(what: str) -> None:
 @with_appcontext
 def seed_command(demo: bool, fake_users: int) -> None:
     """Add missing roles, business elements and default rules; safe to run again."""
+    _require_schema()
     if demo:
         _refuse_in_production("seed --demo (accounts with well-known passwords)")
     if fake_users:
@@ -59,7 +66,8 @@ def seed_command(demo: bool, fake_users: int) -> None:
 @click.option("--last-name", default="Administrator", show_default=True)
 @with_appcontext
 def create_admin_command(email: str, password: str, name: str, last_name: str) -> None:
-    """Create an administrator account (or make an existing account one)."""
+    """Create an administrator account."""
+    _require_schema()
     role = role_named(ADMIN_ROLE)
     if role is None:
         raise click.ClickException("No admin role yet: run 'flask seed' first.")
@@ -87,6 +95,7 @@ def rules_group() -> None:
 @with_appcontext
 def rules_show() -> None:
     """Print the role x element matrix."""
+    _require_schema()
     table = matrix()
     header = ["role", "element", *FLAGS]
     rows = [
@@ -104,6 +113,7 @@ def rules_show() -> None:
 
 
 def _change_rule(role_name: str, element_code: str, flags: tuple[str, ...], grant: bool) -> None:
+    _require_schema()
     role = db.session.scalar(select(Role).where(Role.name == role_name))
     if role is None:
         raise click.ClickException(f"No role named {role_name!r}.")
@@ -159,13 +169,12 @@ def sessions_group() -> None:
 def sessions_purge() -> None:
     """Delete ended, expired and idle sessions (run it from cron)."""
     now = utcnow()
-    idle = timedelta(seconds=current_app.config["SESSION_IDLE_TIMEOUT"])
     result = db.session.execute(
         delete(Session).where(
             or_(
                 Session.is_active.is_(False),
                 Session.expires_at <= now,
-                Session.last_seen_at <= now - idle,
+                Session.last_seen_at <= idle_cutoff(now),
             )
         )
     )

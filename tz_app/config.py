@@ -56,6 +56,9 @@ class Config:
         self.SESSION_IDLE_TIMEOUT = _int_env("SESSION_IDLE_TIMEOUT", 2 * 3600)
         self.LOGIN_MAX_FAILURES = _int_env("LOGIN_MAX_FAILURES", self.LOGIN_MAX_FAILURES)
         self.LOGIN_FAILURE_WINDOW = _int_env("LOGIN_FAILURE_WINDOW", self.LOGIN_FAILURE_WINDOW)
+        # How many reverse proxies stand in front of the app and set
+        # X-Forwarded-For/-Proto/-Host; 0 trusts none of those headers.
+        self.TRUSTED_PROXIES = _int_env("TRUSTED_PROXIES", 0)
 
     def finalize(self, settings: dict) -> None:
         """Check the merged settings; fill in what may default. Raises ConfigError."""

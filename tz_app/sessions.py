@@ -2,7 +2,7 @@
 
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask import current_app, g, request
 from sqlalchemy import select, update
@@ -30,6 +30,11 @@ def _new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+def idle_cutoff(now: datetime) -> datetime:
+    """Sessions last seen before this have been idle too long."""
+    return now - timedelta(seconds=current_app.config["SESSION_IDLE_TIMEOUT"])
+
+
 def load_identity() -> None:
     """Set ``g.user`` and ``g.auth_session`` from the cookie, or leave them None.
 
@@ -46,7 +51,6 @@ def load_identity() -> None:
         g.clear_auth_cookie = True
         return
     now = utcnow()
-    idle = timedelta(seconds=current_app.config["SESSION_IDLE_TIMEOUT"])
     stmt = (
         select(Session)
         .join(Session.user)
@@ -56,7 +60,7 @@ def load_identity() -> None:
             Session.token_hash == hash_token(token),
             Session.is_active.is_(True),
             Session.expires_at > now,
-            Session.last_seen_at > now - idle,
+            Session.last_seen_at > idle_cutoff(now),
             User.is_active.is_(True),
         )
     )

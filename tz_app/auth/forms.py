@@ -66,21 +66,3 @@ class SignupForm(FlaskForm):
             EqualTo("password", "The passwords do not match."),
         ],
     )
-
-
-class PasswordChangeForm(FlaskForm):
-    current_password = PasswordField(
-        "Current password",
-        validators=[InputRequired("Enter your current password."), Length(max=PASSWORD_MAX)],
-    )
-    new_password = PasswordField(
-        "New password",
-        validators=[InputRequired("Choose a new password."), printable, PasswordPolicy()],
-    )
-    new_password_confirm = PasswordField(
-        "Repeat new password",
-        validators=[
-            InputRequired("Repeat the new password."),
-            EqualTo("new_password", "The passwords do not match."),
-        ],
-    )

@@ -1,18 +1,21 @@
 """Signing up, in and out."""
 
+import logging
+from math import ceil
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from sqlalchemy.exc import IntegrityError
 
-from .. import audit
+from .. import audit, throttle
 from ..accounts import DEFAULT_ROLE, authenticate, create_user, find_by_email, role_named
 from ..extensions import db
 from ..permissions import login_required, public
-from ..sessions import end_session, start_session
+from ..sessions import client_ip, end_session, start_session
 from .forms import LoginForm, SignupForm
 
 bp = Blueprint("auth", __name__)
+log = logging.getLogger("tz_app.auth")
 
 LOGIN_FAILED = "Invalid email or password."
 
@@ -76,18 +79,37 @@ def login():
     form = LoginForm(next=request.args.get("next", ""))
     if request.method == "GET" and g.user is not None:
         return redirect(safe_next(form.next.data) or url_for("users.home"))
-    failed = False
-    if form.validate_on_submit():
-        user = authenticate(form.email.data, form.password.data)
-        if user is not None:
-            start_session(user)
-            audit.record("auth.login", actor=user, target=user, email=user.email)
-            db.session.commit()
-            return redirect(safe_next(form.next.data) or url_for("users.home"))
-        audit.record("auth.login_failed", actor=None, email=form.email.data)
+    if not form.validate_on_submit():
+        return render_template("auth/login.html", form=form)
+    email = form.email.data
+    wait = throttle.retry_after(email)
+    if wait is not None:
+        log.warning("login refused: too many failures for one account (ip=%s)", client_ip())
+        return _locked_out(form, wait)
+    user = authenticate(email, form.password.data)
+    if user is None:
+        audit.record(throttle.FAILED, actor=None, email=email)
+        wait = throttle.retry_after(email)
+        if wait is not None:
+            audit.record(throttle.LOCKED, actor=None, email=email)
         db.session.commit()
-        failed = True
-    return render_template("auth/login.html", form=form, error=LOGIN_FAILED if failed else None)
+        if wait is not None:
+            return _locked_out(form, wait)
+        return render_template("auth/login.html", form=form, error=LOGIN_FAILED)
+    start_session(user)
+    audit.record(throttle.SUCCEEDED, actor=user, target=user, email=email)
+    db.session.commit()
+    return redirect(safe_next(form.next.data) or url_for("users.home"))
+
+
+def _locked_out(form: LoginForm, wait: int):
+    minutes = max(1, ceil(wait / 60))
+    message = (
+        "Too many failed sign-in attempts for this account. "
+        f"Try again in {minutes} minute{'s' if minutes != 1 else ''}."
+    )
+    body = render_template("auth/login.html", form=form, error=message)
+    return body, 429, {"Retry-After": str(wait)}
 
 
 @bp.route("/logout/", methods=["POST"])
