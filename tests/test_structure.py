@@ -32,7 +32,7 @@ def test_state_changes_are_posts_only():
     app = _app()
     for rule in app.url_map.iter_rules():
         methods = rule.methods - {"HEAD", "OPTIONS"}
-        if rule.endpoint in ("auth.login", "auth.signup"):
+        if rule.endpoint in ("auth.login", "auth.signup", "users.create"):
             assert methods == {"GET", "POST"}
         elif "POST" in methods:
             assert methods == {"POST"}, f"{rule.rule} mixes POST with {methods}"

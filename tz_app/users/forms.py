@@ -74,3 +74,18 @@ class UserForm(FlaskForm):
         other = find_by_email(field.data)
         if other is not None and (self.editing is None or other.id != self.editing.id):
             raise ValidationError("Another account already uses this email.")
+
+
+class NewUserForm(UserForm):
+    """An account an administrator creates directly, with its first password."""
+
+    password = PasswordField(
+        "Initial password",
+        description="Share it with the person; they can change it on their profile.",
+        validators=[
+            InputRequired("Choose an initial password."),
+            Length(max=PASSWORD_MAX),
+            printable,
+            PasswordPolicy(),
+        ],
+    )

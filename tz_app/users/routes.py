@@ -16,13 +16,20 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from .. import audit
-from ..accounts import deactivate, is_last_admin, role_named, set_password
+from ..accounts import (
+    DEFAULT_ROLE,
+    create_user,
+    deactivate,
+    is_last_admin,
+    role_named,
+    set_password,
+)
 from ..extensions import db
 from ..http import wants_json
 from ..models import Role, User
 from ..pagination import MAX_PER_PAGE, clamp_int, paginate
 from ..permissions import can, permission_required, viewer
-from .forms import UserForm
+from .forms import NewUserForm, UserForm
 
 bp = Blueprint("users", __name__)
 
@@ -89,6 +96,41 @@ def home():
         show_deleted=show_deleted,
         role_names=role_choices(),
     )
+
+
+@bp.route("/users/new/", methods=["GET", "POST"])
+@permission_required("users", "create")
+def create():
+    roles = role_choices()
+    form = NewUserForm(role_names=roles)
+    if request.method == "GET" and roles:
+        form.role.data = DEFAULT_ROLE
+    if form.validate_on_submit():
+        role = role_named(form.role.data if roles else DEFAULT_ROLE)
+        user = create_user(
+            name=form.name.data,
+            last_name=form.last_name.data,
+            paternity_name=form.paternity_name.data,
+            email=form.email.data,
+            password=form.password.data,
+            role=role,
+        )
+        try:
+            db.session.flush()
+        except IntegrityError:
+            db.session.rollback()
+            form.email.errors.append("Another account already uses this email.")
+        else:
+            audit.record("user.created", target=user, role=role.name)
+            db.session.commit()
+            if wants_json():
+                return jsonify(user.to_dict()), 201
+            flash(f"Created {user.full_name} ({user.email}).", "success")
+            return redirect(url_for("users.home"))
+    if request.method == "POST" and wants_json():
+        return jsonify(errors=form.errors), 400
+    status = 400 if request.method == "POST" else 200
+    return render_template("users/new.html", form=form), status
 
 
 @bp.route("/users/<id:user_id>/edit/")

@@ -1,0 +1,97 @@
+"""Roles: list with how many users hold each, create, rename, delete."""
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from sqlalchemy import func, select
+
+from .. import audit
+from ..accounts import ADMIN_ROLE, DEFAULT_ROLE
+from ..extensions import db
+from ..models import Role, User
+from ..permissions import permission_required
+from .forms import RoleForm
+
+bp = Blueprint("roles", __name__)
+
+# Code depends on these names: the admin role's locked rights, sign-up's role.
+BUILT_IN = (ADMIN_ROLE, DEFAULT_ROLE)
+
+
+def _roles_with_counts():
+    held = select(User.role_id, func.count(User.id).label("n")).group_by(User.role_id).subquery()
+    return db.session.execute(
+        select(Role, func.coalesce(held.c.n, 0))
+        .outerjoin(held, held.c.role_id == Role.id)
+        .order_by(Role.name)
+    ).all()
+
+
+def _page(form: RoleForm, rename_forms=None, status=200):
+    return (
+        render_template(
+            "admin/roles.html",
+            roles=_roles_with_counts(),
+            form=form,
+            built_in=BUILT_IN,
+            rename_forms=rename_forms or {},
+        ),
+        status,
+    )
+
+
+@bp.get("/admin/roles/")
+@permission_required("roles", "read")
+def index():
+    return _page(RoleForm(formdata=None))
+
+
+@bp.post("/admin/roles/")
+@permission_required("roles", "create")
+def create():
+    form = RoleForm()
+    if not form.validate():
+        return _page(form, status=400)
+    role = Role(name=form.name.data)
+    db.session.add(role)
+    audit.record("role.created", role=role.name)
+    db.session.commit()
+    flash(f"Created role {role.name}. It has no rights until you grant some.", "success")
+    return redirect(url_for("admin.roles.index"))
+
+
+def _editable_role(role_id: int) -> Role:
+    role = db.get_or_404(Role, role_id)
+    if role.name in BUILT_IN:
+        abort(409, f"The {role.name} role is built in and cannot be renamed or deleted.")
+    return role
+
+
+@bp.post("/admin/roles/<id:role_id>/rename/")
+@permission_required("roles", "update")
+def rename(role_id):
+    role = _editable_role(role_id)
+    form = RoleForm()
+    if not form.validate():
+        return _page(RoleForm(formdata=None), rename_forms={role.id: form}, status=400)
+    old, role.name = role.name, form.name.data
+    audit.record("role.renamed", old=old, new=role.name)
+    db.session.commit()
+    flash(f"Renamed role {old} to {role.name}.", "success")
+    return redirect(url_for("admin.roles.index"))
+
+
+@bp.post("/admin/roles/<id:role_id>/delete/")
+@permission_required("roles", "delete")
+def delete(role_id):
+    role = _editable_role(role_id)
+    holders = db.session.scalar(select(func.count(User.id)).where(User.role_id == role.id))
+    if holders:
+        abort(
+            409,
+            f"The {role.name} role is held by {holders} user{'s' if holders != 1 else ''}; "
+            "give them another role first.",
+        )
+    audit.record("role.deleted", role=role.name)
+    db.session.delete(role)
+    db.session.commit()
+    flash(f"Deleted role {role.name}.", "success")
+    return redirect(url_for("admin.roles.index"))
