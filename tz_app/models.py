@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
@@ -186,6 +187,22 @@ class AccessRoleRule(db.Model):
         return f"<AccessRoleRule role={self.role_id} element={self.element_id}>"
 
 
+class Counter(db.Model):
+    """A running total kept by database triggers (migration 0002).
+
+    ``users.active`` and ``users.deleted`` let the user list show its total
+    without a count(*) over the whole table on every page view.
+    """
+
+    __tablename__ = "counters"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+    def __repr__(self) -> str:
+        return f"<Counter {self.name}={self.value}>"
+
+
 class AuditEvent(db.Model):
     """Who did what to whom, when and from where. Never a password or token."""
 
@@ -218,6 +235,7 @@ __all__ = [
     "AccessRoleRule",
     "AuditEvent",
     "BusinessElement",
+    "Counter",
     "Role",
     "Session",
     "User",

@@ -25,6 +25,8 @@ class Page:
     page: int
     per_page: int
     total: int
+    # True when counting stopped at a cap: there are more than ``total``.
+    more: bool = False
 
     @property
     def pages(self) -> int:
@@ -50,10 +52,29 @@ class Page:
         return out
 
 
-def paginate(stmt: Select, page: int, per_page: int) -> Page:
-    """Run ``stmt`` for one page. A page past the end shows the last page."""
-    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+def paginate(
+    stmt: Select,
+    page: int,
+    per_page: int,
+    *,
+    total: int | None = None,
+    count_cap: int | None = None,
+) -> Page:
+    """Run ``stmt`` for one page; a page past the end shows the last page.
+
+    ``total``, when the caller knows it (a maintained counter), saves the
+    count. Otherwise the rows are counted, stopping at ``count_cap`` if given
+    so that a broad search never counts the whole table.
+    """
+    more = False
+    if total is None:
+        counted = stmt.order_by(None)
+        if count_cap is not None:
+            counted = counted.limit(count_cap + 1)
+        total = db.session.scalar(select(func.count()).select_from(counted.subquery()))
+        if count_cap is not None and total > count_cap:
+            total, more = count_cap, True
     last = max(1, ceil(total / per_page))
     page = min(page, last)
     items = db.session.scalars(stmt.limit(per_page).offset((page - 1) * per_page)).unique().all()
-    return Page(items=list(items), page=page, per_page=per_page, total=total)
+    return Page(items=list(items), page=page, per_page=per_page, total=total, more=more)

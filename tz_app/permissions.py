@@ -2,6 +2,7 @@
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import wraps
 
 from flask import abort, current_app, g, redirect, request, url_for
@@ -27,25 +28,39 @@ LOCKED_ROLE = "admin"
 LOCKED_ELEMENTS = ("roles", "access_rules")
 
 
-def rules_for(role: Role) -> dict[str, frozenset[str]]:
-    """The flags set for ``role``, per element code.
+@dataclass(frozen=True)
+class Policy:
+    """What one role may do, and the roles that exist, as of one rules version."""
 
-    Cached per process under the role's ``rules_version``, which is read fresh
-    with the user on every request: a rule change made anywhere reaches every
-    worker on its next request, and an unchanged role costs no query.
+    version: str
+    rules: dict[str, frozenset[str]]
+    role_names: tuple[str, ...]
+
+
+def policy_for(role: Role) -> Policy:
+    """The policy of ``role``, cached per process under its ``rules_version``.
+
+    The version is read fresh with the user on every request, and every change
+    to a role's rules (or to the set of roles) replaces it: a change made
+    anywhere reaches every worker on its next request, and an unchanged role
+    costs no query at all.
     """
-    cache = current_app.extensions.setdefault("tz_rules", {})
+    cache = current_app.extensions.setdefault("tz_policies", {})
     hit = cache.get(role.id)
-    if hit is not None and hit[0] == role.rules_version:
-        return hit[1]
+    if hit is not None and hit.version == role.rules_version:
+        return hit
     rows = db.session.execute(
         select(BusinessElement.code, AccessRoleRule)
         .join(AccessRoleRule.element)
         .where(AccessRoleRule.role_id == role.id)
     ).all()
-    rules = {code: rule.flags() for code, rule in rows}
-    cache[role.id] = (role.rules_version, rules)
-    return rules
+    policy = Policy(
+        version=role.rules_version,
+        rules={code: rule.flags() for code, rule in rows},
+        role_names=tuple(db.session.scalars(select(Role.name).order_by(Role.name))),
+    )
+    cache[role.id] = policy
+    return policy
 
 
 def can(user: User | None, element: str, action: str, owner_id: int | None = None) -> bool:
@@ -60,7 +75,7 @@ def can(user: User | None, element: str, action: str, owner_id: int | None = Non
         raise ValueError(f"unknown action {action!r}; expected one of {', '.join(ACTIONS)}")
     if user is None or not user.is_active:
         return False
-    flags = rules_for(user.role).get(element)
+    flags = policy_for(user.role).rules.get(element)
     if not flags:
         return False
     if f"{action}_all" in flags:

@@ -1,14 +1,19 @@
 """Reading and changing the access rules; every change bumps the role's version."""
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from .extensions import db
-from .models import FLAGS, AccessRoleRule, BusinessElement, Role
+from .models import FLAGS, AccessRoleRule, BusinessElement, Role, new_version
 from .permissions import is_locked
 
 
 class LockedRuleError(ValueError):
     """The change would take a locked right away from the admin role."""
+
+
+def roles_changed() -> None:
+    """The set of roles changed: every role's cached policy must be reloaded."""
+    db.session.execute(update(Role).values(rules_version=new_version()))
 
 
 def elements() -> list[BusinessElement]:

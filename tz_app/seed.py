@@ -8,6 +8,7 @@ from .extensions import db
 from .models import FLAGS, AccessRoleRule, BusinessElement, Role, User, utcnow
 from .passwords import hash_password
 from .permissions import ELEMENTS
+from .rules import roles_changed
 
 ALL = set(FLAGS)
 OWN = {"read", "update", "delete"}
@@ -58,6 +59,8 @@ def seed_rules() -> list[str]:
             db.session.add(elements[code])
             added.append(f"element {code}")
     db.session.flush()
+    if any(line.startswith("role ") for line in added):
+        roles_changed()
     existing = set(db.session.execute(select(AccessRoleRule.role_id, AccessRoleRule.element_id)))
     for role_name, rules in DEFAULT_RULES.items():
         role = roles[role_name]

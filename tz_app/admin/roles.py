@@ -8,6 +8,7 @@ from ..accounts import ADMIN_ROLE, DEFAULT_ROLE
 from ..extensions import db
 from ..models import Role, User
 from ..permissions import permission_required
+from ..rules import roles_changed
 from .forms import RoleForm
 
 bp = Blueprint("roles", __name__)
@@ -53,6 +54,8 @@ def create():
     role = Role(name=form.name.data)
     db.session.add(role)
     audit.record("role.created", role=role.name)
+    db.session.flush()
+    roles_changed()
     db.session.commit()
     flash(f"Created role {role.name}. It has no rights until you grant some.", "success")
     return redirect(url_for("admin.roles.index"))
@@ -74,6 +77,8 @@ def rename(role_id):
         return _page(RoleForm(formdata=None), rename_forms={role.id: form}, status=400)
     old, role.name = role.name, form.name.data
     audit.record("role.renamed", old=old, new=role.name)
+    db.session.flush()
+    roles_changed()
     db.session.commit()
     flash(f"Renamed role {old} to {role.name}.", "success")
     return redirect(url_for("admin.roles.index"))
@@ -92,6 +97,8 @@ def delete(role_id):
         )
     audit.record("role.deleted", role=role.name)
     db.session.delete(role)
+    db.session.flush()
+    roles_changed()
     db.session.commit()
     flash(f"Deleted role {role.name}.", "success")
     return redirect(url_for("admin.roles.index"))

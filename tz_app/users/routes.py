@@ -26,14 +26,16 @@ from ..accounts import (
 )
 from ..extensions import db
 from ..http import wants_json
-from ..models import Role, User
+from ..models import Counter, User
 from ..pagination import MAX_PER_PAGE, clamp_int, paginate
-from ..permissions import can, permission_required, viewer
+from ..permissions import can, permission_required, policy_for, viewer
 from .forms import NewUserForm, UserForm
 
 bp = Blueprint("users", __name__)
 
 SEARCH_MAX = 100
+# A search counts its matches up to this many, then says "more than".
+SEARCH_COUNT_CAP = 1000
 PROFILE_FIELDS = ("name", "last_name", "paternity_name", "email")
 
 
@@ -57,6 +59,12 @@ def deleted_owner(user_id: int) -> int:
     return user.id
 
 
+def user_count(active: bool) -> int | None:
+    """Active (or deleted) users, from the trigger-kept counter; None without one."""
+    counter = db.session.get(Counter, "users.active" if active else "users.deleted")
+    return counter.value if counter is not None else None
+
+
 def search_text() -> str:
     """The ``q`` parameter, trimmed, without control characters, length-capped."""
     raw = request.args.get("q", "")
@@ -67,7 +75,7 @@ def role_choices() -> list[str] | None:
     """Role names for the role field, or None when the viewer may not assign roles."""
     if not can(g.user, "roles", "update"):
         return None
-    return list(db.session.scalars(select(Role.name).order_by(Role.name)))
+    return list(policy_for(g.user.role).role_names)
 
 
 @bp.route("/home/")
@@ -81,14 +89,16 @@ def home():
     show_deleted = request.args.get("show") == "deleted" and can(g.user, "users", "update")
 
     stmt = select(User).where(User.is_active.is_(not show_deleted))
-    if not can(g.user, "users", "read"):
+    read_all = can(g.user, "users", "read")
+    if not read_all:
         stmt = stmt.where(User.id == g.user.id)
     if q:
         stmt = stmt.where(
             or_(*(getattr(User, column).icontains(q, autoescape=True) for column in PROFILE_FIELDS))
         )
     stmt = stmt.order_by(User.last_name, User.name, User.id)
-    users = paginate(stmt, page, per_page)
+    total = user_count(active=not show_deleted) if read_all and not q else None
+    users = paginate(stmt, page, per_page, total=total, count_cap=SEARCH_COUNT_CAP)
     return render_template(
         "users/home.html",
         users=users,
