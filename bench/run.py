@@ -1,0 +1,326 @@
+"""tz_app against the plain way, side by side in one run: ``make bench``.
+
+Builds databases with 1,000 and 100,000 users (SQLite, and PostgreSQL when it
+answers), then measures, alternating the two apps round by round:
+requests per second of /home/ page 1 signed in as admin through the whole WSGI
+stack, with the SQL statements each request sends; can() against pycasbin's
+enforcer; and sign-in latency at the default bcrypt cost. Prints a table and
+writes it to bench/results.md.
+"""
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+import bcrypt
+import casbin
+import psycopg
+from casbin.model import Model
+from flask_migrate import upgrade
+from sqlalchemy import event, select
+from sqlalchemy.engine import make_url
+
+from bench.baseline import create_baseline_app
+from tz_app import create_app
+from tz_app.extensions import db
+from tz_app.models import User
+from tz_app.passwords import hash_password
+from tz_app.permissions import can
+from tz_app.seed import DEFAULT_RULES, seed_demo_users, seed_fake_users, seed_rules
+
+PG_ADMIN_URL = os.environ.get(
+    "BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+RESULTS = Path(__file__).with_name("results.md")
+CASBIN_MODEL = """
+[request_definition]
+r = role, obj, act, uid, owner
+
+[policy_definition]
+p = role, obj, act, scope
+
+[policy_effect]
+e = some(where (p.eft == allow))
+
+[matchers]
+m = r.role == p.role && r.obj == p.obj && r.act == p.act && \
+(p.scope == "all" || (p.scope == "own" && r.owner == r.uid))
+"""
+
+
+def _pg_conninfo() -> str:
+    return make_url(PG_ADMIN_URL).set(drivername="postgresql").render_as_string(False)
+
+
+@contextmanager
+def database(kind: str, workdir: str):
+    """A fresh database URL of ``kind``; dropped afterwards."""
+    if kind == "sqlite":
+        yield f"sqlite:///{workdir}/bench-{uuid.uuid4().hex[:8]}.sqlite3"
+        return
+    name = f"tz_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(_pg_conninfo(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(False)
+    finally:
+        with psycopg.connect(_pg_conninfo(), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def postgres_available() -> bool:
+    try:
+        with psycopg.connect(_pg_conninfo(), connect_timeout=3):
+            return True
+    except psycopg.Error:
+        return False
+
+
+def build(url: str, users: int) -> tuple[float, int]:
+    """Migrate, seed and add generated users; (seconds for the bulk insert, admin id)."""
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "BCRYPT_ROUNDS": 4})
+    with app.app_context():
+        upgrade()
+        seed_rules()
+        seed_demo_users()
+        db.session.commit()
+        started = time.perf_counter()
+        seed_fake_users(users - 3)
+        db.session.commit()
+        took = time.perf_counter() - started
+        if db.engine.dialect.name == "postgresql":
+            with db.engine.connect() as conn:
+                conn.exec_driver_sql("ANALYZE")
+        admin_id = db.session.scalar(select(User.id).where(User.email == "admin@test.com"))
+        db.session.remove()
+        db.engine.dispose()
+    return took, admin_id
+
+
+@contextmanager
+def counting(app):
+    seen = []
+
+    def record(*_args):
+        seen.append(1)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def tz_client(url: str):
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "BCRYPT_ROUNDS": 4})
+    client = app.test_client()
+    page = client.get("/login/").get_data(as_text=True)
+    token = page.split('name="csrf-token" content="')[1].split('"')[0]
+    response = client.post(
+        "/login/", data={"email": "admin@test.com", "password": "admin123", "csrf_token": token}
+    )
+    assert response.status_code == 302, response.status_code
+    return app, client
+
+
+def baseline_client(url: str, admin_id: int):
+    app = create_baseline_app(url)
+    client = app.test_client()
+    assert client.get(f"/login-as/{admin_id}").status_code == 200
+    return app, client
+
+
+def rate(client, path: str, seconds: float) -> float:
+    """Requests per second over about ``seconds``."""
+    done, started = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - started) < seconds:
+        response = client.get(path)
+        assert response.status_code == 200, response.status_code
+        done += 1
+    return done / elapsed
+
+
+def compare_pages(url: str, admin_id: int, rounds: int, seconds: float) -> dict:
+    tz_app, tz = tz_client(url)
+    base_app, base = baseline_client(url, admin_id)
+    for client in (tz, base):  # warm caches, connections and templates
+        rate(client, "/home/", 0.3)
+    tz_rates, base_rates = [], []
+    for _ in range(rounds):
+        tz_rates.append(rate(tz, "/home/", seconds))
+        base_rates.append(rate(base, "/home/", seconds))
+    with counting(tz_app) as tz_sql:
+        tz.get("/home/")
+    with counting(base_app) as base_sql:
+        base.get("/home/")
+    deep = rate(tz, "/home/?page=4000", seconds) if admin_id else 0.0
+    search = rate(tz, "/home/?q=shevchenko", seconds)
+    for app in (tz_app, base_app):
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+    return {
+        "tz": statistics.median(tz_rates),
+        "base": statistics.median(base_rates),
+        "tz_sql": len(tz_sql),
+        "base_sql": len(base_sql),
+        "deep": deep,
+        "search": search,
+    }
+
+
+def compare_can(url: str, calls: int) -> tuple[float, float]:
+    """can() calls per second and pycasbin enforce() calls per second, same questions."""
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench"})
+    model = Model()
+    model.load_model_from_text(CASBIN_MODEL)
+    enforcer = casbin.Enforcer(model)
+    for role, elements in DEFAULT_RULES.items():
+        for element, flags in elements.items():
+            for flag in flags:
+                action, _, scope = flag.partition("_")
+                enforcer.add_policy(role, element, action, "all" if scope else "own")
+    questions = [
+        ("users", "update", 1),
+        ("users", "update", None),
+        ("sessions", "delete", 2),
+        ("access_rules", "read", None),
+        ("audit", "read", None),
+    ]
+    with app.test_request_context():
+        manager = db.session.scalar(select(User).where(User.email == "manager@test.com"))
+        answers = [can(manager, e, a, o) for e, a, o in questions]
+        casbin_answers = [enforcer.enforce("manager", e, a, manager.id, o) for e, a, o in questions]
+        started = time.perf_counter()
+        for i in range(calls):
+            element, action, owner = questions[i % 5]
+            can(manager, element, action, owner)
+        can_rate = calls / (time.perf_counter() - started)
+        casbin_calls = max(1000, calls // 20)
+        started = time.perf_counter()
+        for i in range(casbin_calls):
+            element, action, owner = questions[i % 5]
+            enforcer.enforce("manager", element, action, manager.id, owner)
+        casbin_rate = casbin_calls / (time.perf_counter() - started)
+        db.session.remove()
+        db.engine.dispose()
+    same = [a == b for a, b in zip(answers, casbin_answers, strict=True)]
+    assert all(same), f"can() and casbin disagree: {answers} vs {casbin_answers}"
+    return can_rate, casbin_rate
+
+
+def login_latency(url: str, tries: int) -> tuple[float, float]:
+    """(median sign-in milliseconds at cost 12, median bcrypt check milliseconds)."""
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "BCRYPT_ROUNDS": 12})
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.email == "admin@test.com"))
+        user.password_hash = hash_password("admin123")
+        db.session.commit()
+        stored = user.password_hash.encode()
+    client = app.test_client()
+    page = client.get("/login/").get_data(as_text=True)
+    token = page.split('name="csrf-token" content="')[1].split('"')[0]
+    logins, checks = [], []
+    for _ in range(tries):
+        started = time.perf_counter()
+        response = client.post(
+            "/login/",
+            data={"email": "admin@test.com", "password": "admin123", "csrf_token": token},
+        )
+        logins.append(time.perf_counter() - started)
+        assert response.status_code == 302
+        from tz_app.passwords import _prehash
+
+        started = time.perf_counter()
+        bcrypt.checkpw(_prehash("admin123"), stored)
+        checks.append(time.perf_counter() - started)
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    return statistics.median(logins) * 1000, statistics.median(checks) * 1000
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000,100000")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=1.0)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    kinds = ["sqlite"] + (["postgresql"] if postgres_available() else [])
+    rows, page_one = [], {}
+    with tempfile.TemporaryDirectory() as workdir:
+        for kind in kinds:
+            for size in sizes:
+                with database(kind, workdir) as url:
+                    took, admin_id = build(url, size)
+                    result = compare_pages(url, admin_id, args.rounds, args.seconds)
+                    page_one[(kind, size)] = result["tz"]
+                    rows.append((kind, size, took, result))
+                    print(
+                        f"{kind:10} {size:>7} users: built in {took:5.1f}s, tz_app "
+                        f"{result['tz']:6.0f} req/s ({result['tz_sql']} SQL), baseline "
+                        f"{result['base']:6.0f} req/s ({result['base_sql']} SQL), ratio "
+                        f"{result['tz'] / result['base']:.2f}",
+                        flush=True,
+                    )
+                    if size == sizes[0] and kind == kinds[0]:
+                        can_rate, casbin_rate = compare_can(url, 200_000)
+                        login_ms, bcrypt_ms = login_latency(url, 5)
+    report = render(rows, page_one, sizes, can_rate, casbin_rate, login_ms, bcrypt_ms)
+    print()
+    print(report)
+    RESULTS.write_text(report)
+    print(f"written to {RESULTS}")
+    return 0
+
+
+def render(rows, page_one, sizes, can_rate, casbin_rate, login_ms, bcrypt_ms) -> str:
+    lines = [
+        f"Measured on {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}. "
+        "Requests go through the whole WSGI stack in one process (Flask's test client), "
+        "the two apps alternating round by round; figures are medians.",
+        "",
+        "| database | users | tz_app req/s | SQL/request | baseline req/s | SQL/request "
+        "| tz_app / baseline | page 4000 req/s | search req/s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for kind, size, _took, r in rows:
+        lines.append(
+            f"| {kind} | {size:,} | {r['tz']:.0f} | {r['tz_sql']} | {r['base']:.0f} | "
+            f"{r['base_sql']} | **{r['tz'] / r['base']:.2f}** | {r['deep']:.0f} | "
+            f"{r['search']:.0f} |"
+        )
+    lines.append("")
+    for kind in dict.fromkeys(k for k, *_ in rows):
+        if (kind, sizes[0]) in page_one and (kind, sizes[-1]) in page_one:
+            ratio = page_one[(kind, sizes[-1])] / page_one[(kind, sizes[0])]
+            lines.append(
+                f"- {kind}: page 1 at {sizes[-1]:,} users runs at **{ratio:.2f}** of its rate "
+                f"at {sizes[0]:,}."
+            )
+    for kind, size, took, _ in rows:
+        if size == sizes[-1]:
+            lines.append(f"- {kind}: `seed --fake-users` inserted {size:,} users in {took:.1f} s.")
+    lines += [
+        f"- `can()`: {can_rate:,.0f} calls/s; pycasbin enforce(): {casbin_rate:,.0f} calls/s; "
+        f"ratio **{can_rate / casbin_rate:.0f}**.",
+        f"- Sign-in at bcrypt cost 12: {login_ms:.0f} ms, of which bcrypt {bcrypt_ms:.0f} ms "
+        f"and everything else {login_ms - bcrypt_ms:.1f} ms.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
