@@ -17,6 +17,7 @@ from .cli import commands
 from .config import config_for_environment
 from .extensions import csrf, db, migrate
 from .http import IdConverter, handle_http_error, handle_unexpected_error, security_headers
+from .logs import assign_request_id, configure_logging, echo_request_id
 from .permissions import ELEMENTS, can, current_user
 from .sessions import load_identity, write_auth_cookie
 from .users.routes import bp as users_bp
@@ -41,6 +42,7 @@ def create_app(config: dict | None = None) -> Flask:
     settings.finalize(app.config)
     os.makedirs(app.instance_path, exist_ok=True)
 
+    configure_logging(app)
     register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)
@@ -94,6 +96,7 @@ def register_error_handlers(app: Flask) -> None:
 def register_request_hooks(app: Flask) -> None:
     @app.before_request
     def identify():
+        assign_request_id()
         if request.endpoint == "static":
             g.user = None
             return
@@ -101,6 +104,7 @@ def register_request_hooks(app: Flask) -> None:
 
     app.after_request(write_auth_cookie)
     app.after_request(security_headers)
+    app.after_request(echo_request_id)
 
 
 def register_cli(app: Flask) -> None:

@@ -1,7 +1,7 @@
 """Account operations shared by the views and the CLI: the callers commit."""
 
 from flask import g
-from sqlalchemy import func, select
+from sqlalchemy import func, select, true
 
 from .extensions import db
 from .models import Role, User
@@ -93,6 +93,6 @@ def is_last_admin(user: User) -> bool:
     others = db.session.scalar(
         select(func.count(User.id))
         .join(User.role)
-        .where(Role.name == ADMIN_ROLE, User.is_active.is_(True), User.id != user.id)
+        .where(Role.name == ADMIN_ROLE, User.is_active == true(), User.id != user.id)
     )
     return others == 0

@@ -3,7 +3,7 @@
 import click
 from flask import current_app
 from flask.cli import with_appcontext
-from sqlalchemy import delete, inspect, or_, select
+from sqlalchemy import delete, false, inspect, or_, select
 
 from . import audit
 from .accounts import ADMIN_ROLE, create_user, find_by_email, role_named
@@ -172,7 +172,7 @@ def sessions_purge() -> None:
     result = db.session.execute(
         delete(Session).where(
             or_(
-                Session.is_active.is_(False),
+                Session.is_active == false(),
                 Session.expires_at <= now,
                 Session.last_seen_at <= idle_cutoff(now),
             )

@@ -3,6 +3,7 @@
 import os
 import warnings
 from pathlib import Path
+from typing import ClassVar
 
 DEV_SECRET_KEY = "dev-only-insecure-key-change-me"
 
@@ -43,6 +44,8 @@ class Config:
     WTF_CSRF_TIME_LIMIT = None
 
     MAX_CONTENT_LENGTH = 1024 * 1024
+    # Keep bound values (emails, hashes) out of error messages and so out of logs.
+    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict] = {"hide_parameters": True}
 
     USERS_PER_PAGE = 20
     LOGIN_MAX_FAILURES = 5

@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     TypeDecorator,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -91,6 +92,9 @@ class User(db.Model):
     password_hash: Mapped[str] = mapped_column(String(128))
     role_id: Mapped[int] = mapped_column(ForeignKey("roles.id"), index=True)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Names and email folded to lower case, kept up to date on every flush:
+    # one column to search, indexed for substring search on PostgreSQL.
+    search_text: Mapped[str] = mapped_column(String(600), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -113,6 +117,17 @@ class User(db.Model):
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email}>"
+
+
+def search_key(*parts: str | None) -> str:
+    """Text folded for case-insensitive search, the same for rows and queries."""
+    return " ".join(p.casefold() for p in parts if p)
+
+
+@event.listens_for(User, "before_insert")
+@event.listens_for(User, "before_update")
+def _refresh_search_text(_mapper, _connection, user: User) -> None:
+    user.search_text = search_key(user.name, user.last_name, user.paternity_name, user.email)
 
 
 class Session(db.Model):

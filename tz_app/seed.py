@@ -7,7 +7,7 @@ from psycopg import sql as psql
 from sqlalchemy import func, insert, select
 
 from .extensions import db
-from .models import FLAGS, AccessRoleRule, BusinessElement, Role, User, utcnow
+from .models import FLAGS, AccessRoleRule, BusinessElement, Role, User, search_key, utcnow
 from .passwords import hash_password
 from .permissions import ELEMENTS
 from .rules import roles_changed
@@ -126,12 +126,16 @@ def seed_fake_users(count: int, password: str = "fake-user-password") -> int:
     while done < count:
         rows = []
         for n in range(start + done, start + min(done + BATCH, count)):
+            name, last_name = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+            paternity_name = rng.choice(PATERNITY_NAMES)
+            email = f"fake{n}.{rng.randrange(16**6):06x}@example.com"
             rows.append(
                 {
-                    "name": rng.choice(FIRST_NAMES),
-                    "last_name": rng.choice(LAST_NAMES),
-                    "paternity_name": rng.choice(PATERNITY_NAMES),
-                    "email": f"fake{n}.{rng.randrange(16**6):06x}@example.com",
+                    "name": name,
+                    "last_name": last_name,
+                    "paternity_name": paternity_name,
+                    "email": email,
+                    "search_text": search_key(name, last_name, paternity_name, email),
                     "password_hash": password_hash,
                     "role_id": role.id,
                     "is_active": True,

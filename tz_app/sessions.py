@@ -5,7 +5,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from flask import current_app, g, request
-from sqlalchemy import select, update
+from sqlalchemy import select, true, update
 from sqlalchemy.orm import contains_eager
 
 from .extensions import db
@@ -58,10 +58,10 @@ def load_identity() -> None:
         .options(contains_eager(Session.user).contains_eager(User.role))
         .where(
             Session.token_hash == hash_token(token),
-            Session.is_active.is_(True),
+            Session.is_active == true(),
             Session.expires_at > now,
             Session.last_seen_at > idle_cutoff(now),
-            User.is_active.is_(True),
+            User.is_active == true(),
         )
     )
     auth_session = db.session.scalars(stmt).one_or_none()
@@ -128,7 +128,7 @@ def end_user_sessions(user: User, keep: Session | None = None) -> int:
     """End every active session of ``user`` except ``keep``; how many ended."""
     stmt = (
         update(Session)
-        .where(Session.user_id == user.id, Session.is_active.is_(True))
+        .where(Session.user_id == user.id, Session.is_active == true())
         .values(is_active=False, ended_at=utcnow())
     )
     if keep is not None:

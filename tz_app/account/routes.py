@@ -1,7 +1,7 @@
 """The signed-in user's own account: profile, password and sessions."""
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
-from sqlalchemy import select
+from sqlalchemy import select, true
 
 from .. import audit
 from ..accounts import set_password
@@ -69,7 +69,7 @@ def sessions():
         select(Session)
         .where(
             Session.user_id == subject.id,
-            Session.is_active.is_(True),
+            Session.is_active == true(),
             Session.expires_at > now,
             Session.last_seen_at > idle_cutoff(now),
         )

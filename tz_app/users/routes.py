@@ -12,7 +12,7 @@ from flask import (
     request,
     url_for,
 )
-from sqlalchemy import or_, select
+from sqlalchemy import false, select, true
 from sqlalchemy.exc import IntegrityError
 
 from .. import audit
@@ -26,7 +26,7 @@ from ..accounts import (
 )
 from ..extensions import db
 from ..http import wants_json
-from ..models import Counter, User
+from ..models import Counter, User, search_key
 from ..pagination import MAX_PER_PAGE, clamp_int, paginate
 from ..permissions import can, permission_required, policy_for, viewer
 from .forms import NewUserForm, UserForm
@@ -88,17 +88,18 @@ def home():
     )
     show_deleted = request.args.get("show") == "deleted" and can(g.user, "users", "update")
 
-    stmt = select(User).where(User.is_active.is_(not show_deleted))
+    stmt = select(User).where(User.is_active == (false() if show_deleted else true()))
     read_all = can(g.user, "users", "read")
     if not read_all:
         stmt = stmt.where(User.id == g.user.id)
     if q:
+        # Every word must appear somewhere in the names or the email.
         stmt = stmt.where(
-            or_(*(getattr(User, column).icontains(q, autoescape=True) for column in PROFILE_FIELDS))
+            *(User.search_text.contains(word, autoescape=True) for word in search_key(q).split())
         )
     stmt = stmt.order_by(User.last_name, User.name, User.id)
     total = user_count(active=not show_deleted) if read_all and not q else None
-    users = paginate(stmt, page, per_page, total=total, count_cap=SEARCH_COUNT_CAP)
+    users = paginate(stmt, page, per_page, total=total, count_cap=SEARCH_COUNT_CAP, key=User.id)
     return render_template(
         "users/home.html",
         users=users,
