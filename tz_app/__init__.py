@@ -22,6 +22,8 @@ from .permissions import ELEMENTS, can, current_user
 from .sessions import load_identity, write_auth_cookie
 from .users.routes import bp as users_bp
 
+# Served without looking at the session cookie: no query, whatever the cookie.
+ANONYMOUS_ENDPOINTS = frozenset({"static", "main.healthz"})
 MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
 
 
@@ -97,7 +99,7 @@ def register_request_hooks(app: Flask) -> None:
     @app.before_request
     def identify():
         assign_request_id()
-        if request.endpoint == "static":
+        if request.endpoint in ANONYMOUS_ENDPOINTS:
             g.user = None
             return
         load_identity()

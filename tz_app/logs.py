@@ -26,12 +26,24 @@ class OneLineFormatter(logging.Formatter):
         return super().format(record).replace("\n", " | ")
 
 
+class StdoutHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stdout`` is when the event happens."""
+
+    @property
+    def stream(self):
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _value):
+        pass
+
+
 def configure_logging(app: Flask) -> None:
     """Send the ``tz_app`` loggers to stdout, once per process."""
     logger = logging.getLogger("tz_app")
     logger.removeHandler(default_handler)
     if not any(isinstance(h.formatter, OneLineFormatter) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stdout)
+        handler = StdoutHandler()
         handler.setFormatter(OneLineFormatter(FORMAT))
         handler.addFilter(RequestIdFilter())
         logger.addHandler(handler)
