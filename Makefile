@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint format bench clean
+.PHONY: run test install lint format bench i18n clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,15 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -r requirements-bench.txt
 	$(BIN)/python -m bench.run
+
+# Extract every string marked for translation, merge it into each catalogue,
+# and compile the catalogues the app loads.
+i18n: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k _l --no-location --sort-output \
+		--project tz_app --copyright-holder tz_app -o tz_app/translations/messages.pot .
+	$(BIN)/pybabel update -i tz_app/translations/messages.pot -d tz_app/translations \
+		--no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel compile -d tz_app/translations --statistics
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

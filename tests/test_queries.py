@@ -114,7 +114,7 @@ def test_counters_follow_every_change(app, client, runner, signed_in, make_user)
     assert_counters_match(app)
     _, active, _ = counters(app)
     page = admin.get("/home/").get_data(as_text=True)
-    assert f"of {active:,}." in page
+    assert f"of {active:,} users." in page
 
 
 def test_search_counts_stop_at_the_cap(app, runner, signed_in, monkeypatch):

@@ -2,7 +2,7 @@
 
 from tz_app import create_app
 
-PUBLIC = {"main.index", "main.healthz", "auth.login", "auth.signup", "static"}
+PUBLIC = {"main.index", "main.healthz", "main.language", "auth.login", "auth.signup", "static"}
 
 
 def _app():

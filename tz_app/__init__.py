@@ -4,6 +4,7 @@ import logging
 import os
 
 from flask import Flask, g, request
+from flask_babel import get_locale
 from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
@@ -15,8 +16,9 @@ from .admin import bp as admin_bp
 from .auth.routes import bp as auth_bp
 from .cli import commands
 from .config import config_for_environment
-from .extensions import csrf, db, migrate
+from .extensions import babel, csrf, db, migrate
 from .http import IdConverter, handle_http_error, handle_unexpected_error, security_headers
+from .i18n import FLAG_LABELS, LANGUAGES, role_label, select_locale
 from .logs import assign_request_id, configure_logging, echo_request_id
 from .permissions import ELEMENTS, can, current_user
 from .sessions import load_identity, write_auth_cookie
@@ -65,6 +67,7 @@ def register_extensions(app: Flask) -> None:
             event.listen(db.engine, "connect", _sqlite_pragmas)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR)
     csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -115,7 +118,14 @@ def register_cli(app: Flask) -> None:
 
 
 def register_template_helpers(app: Flask) -> None:
-    app.jinja_env.globals.update(can=can, ELEMENTS=ELEMENTS)
+    app.jinja_env.globals.update(
+        can=can,
+        ELEMENTS=ELEMENTS,
+        LANGUAGES=LANGUAGES,
+        FLAG_LABELS=FLAG_LABELS,
+        role_label=role_label,
+        current_locale=get_locale,
+    )
 
     @app.context_processor
     def inject_user():

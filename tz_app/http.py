@@ -3,6 +3,8 @@
 import logging
 
 from flask import current_app, g, jsonify, render_template, request
+from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.routing import IntegerConverter
 
@@ -37,18 +39,71 @@ def wants_json() -> bool:
     return best == "application/json"
 
 
+ERROR_TEXTS = {
+    400: (
+        _l("Bad request"),
+        _l("The request could not be understood. Reload the page and try again."),
+    ),
+    401: (_l("Sign-in required"), _l("Sign in to continue.")),
+    403: (_l("Not allowed"), _l("You are not allowed to do this.")),
+    404: (_l("Not found"), _l("There is nothing at this address.")),
+    405: (_l("Method not allowed"), _l("This address does not accept this kind of request.")),
+    409: (_l("Conflict"), _l("This change conflicts with the current state of the data.")),
+    413: (_l("Request too large"), _l("The request is larger than this site accepts.")),
+    414: (_l("Address too long"), _l("The address is longer than this site accepts.")),
+    429: (_l("Too many requests"), _l("Too many attempts. Wait a moment and try again.")),
+    431: (_l("Headers too large"), _l("The request headers are larger than this site accepts.")),
+    500: (
+        _l("Something went wrong"),
+        _l("An unexpected error happened on our side. It has been logged."),
+    ),
+    503: (
+        _l("Service unavailable"),
+        _l("The service is briefly unavailable. Please try again shortly."),
+    ),
+}
+CSRF_EXPIRED = _l(
+    "This form has expired or was not sent from this site. Reload the page and try again."
+)
+
+
+def error_texts(error: HTTPException) -> tuple[str, str]:
+    """(title, description) in the interface language.
+
+    A description given where the error was raised (a 403's reason, a 409's
+    conflict) is kept; Werkzeug's stock descriptions are replaced by ours.
+    """
+    title, stock = ERROR_TEXTS.get(error.code or 500, (error.name, error.description))
+    if isinstance(error, CSRFError):
+        return str(title), str(CSRF_EXPIRED)
+    description = error.description
+    if not description or description == type(error).description:
+        description = stock
+    return str(title), str(description)
+
+
+def form_errors(form) -> dict[str, list[str]]:
+    """A form's errors, ready for JSON."""
+    return {name: [str(m) for m in messages] for name, messages in form.errors.items()}
+
+
 def handle_http_error(error: HTTPException):
     """One handler for every error page, HTML or JSON as the client asked."""
     code = error.code or 500
     if code >= 500:
         db.session.rollback()
-    description = error.description or ""
+    title, description = error_texts(error)
     if wants_json():
         response = jsonify(error=error.name, message=description, status=code)
         response.status_code = code
     else:
         response = current_app.make_response(
-            (render_template("errors/error.html", error=error, code=code), code)
+            (
+                render_template(
+                    "errors/error.html", code=code, title=title, description=description
+                ),
+                code,
+            )
         )
     # Keep headers an error carries, such as Allow for 405 or Retry-After for 429.
     for name, value in error.get_headers():

@@ -95,6 +95,8 @@ class User(db.Model):
     # Names and email folded to lower case, kept up to date on every flush:
     # one column to search, indexed for substring search on PostgreSQL.
     search_text: Mapped[str] = mapped_column(String(600), default="")
+    # The interface language the user chose (tz_app.i18n.LANGUAGES), if any.
+    locale: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

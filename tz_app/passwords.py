@@ -8,6 +8,7 @@ from importlib.resources import files
 
 import bcrypt
 from flask import current_app
+from flask_babel import gettext as _
 
 MIN_LENGTH = 8
 # Pre-hashing lifts bcrypt's 72-byte limit, so this bound only guards against
@@ -75,12 +76,12 @@ def password_problems(password: str, email: str | None = None) -> list[str]:
     """Why a new password is not acceptable; an empty list when it is."""
     problems = []
     if len(password) < MIN_LENGTH:
-        problems.append(f"Use at least {MIN_LENGTH} characters.")
+        problems.append(_("Use at least %(num)d characters.", num=MIN_LENGTH))
     if len(password) > MAX_LENGTH:
-        problems.append(f"Use at most {MAX_LENGTH} characters.")
+        problems.append(_("Use at most %(num)d characters.", num=MAX_LENGTH))
     lowered = password.strip().lower()
     if email and lowered in {email.strip().lower(), email.strip().lower().partition("@")[0]}:
-        problems.append("The password must not be your email address.")
+        problems.append(_("The password must not be your email address."))
     if lowered in common_passwords():
-        problems.append("This password is too common; choose a less guessable one.")
+        problems.append(_("This password is too common; choose a less guessable one."))
     return problems

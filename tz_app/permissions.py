@@ -6,20 +6,29 @@ from dataclasses import dataclass
 from functools import wraps
 
 from flask import abort, current_app, g, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from .extensions import db
 from .http import wants_json
+from .i18n import role_label
 from .models import ACTIONS, AccessRoleRule, BusinessElement, Role, User
 
 log = logging.getLogger("tz_app.permissions")
 
 ELEMENTS = {
-    "users": "User accounts",
-    "roles": "Roles",
-    "access_rules": "Access rules",
-    "sessions": "Sign-in sessions",
-    "audit": "Audit log",
+    "users": _l("User accounts"),
+    "roles": _l("Roles"),
+    "access_rules": _l("Access rules"),
+    "sessions": _l("Sign-in sessions"),
+    "audit": _l("Audit log"),
+}
+ACTION_LABELS = {
+    "read": _l("see"),
+    "create": _l("create"),
+    "update": _l("change"),
+    "delete": _l("delete"),
 }
 
 # The admin role keeps every right on these, so the system never loses the
@@ -111,9 +120,16 @@ def deny(element: str, action: str, owner_id: int | None = None):
         request.method,
         request.path,
     )
-    label = ELEMENTS.get(element, element.replace("_", " ")).lower()
-    others = " that are not yours" if owner_id not in (None, user.id) else ""
-    abort(403, f"Your role ({user.role.name}) does not allow you to {action} {label}{others}.")
+    what = str(ELEMENTS.get(element, element)).lower()
+    values = {"role": role_label(user.role.name), "action": ACTION_LABELS[action], "what": what}
+    if owner_id not in (None, user.id):
+        message = _(
+            "Your role (%(role)s) does not allow you to %(action)s %(what)s that are not yours.",
+            **values,
+        )
+    else:
+        message = _("Your role (%(role)s) does not allow you to %(action)s %(what)s.", **values)
+    abort(403, message)
 
 
 def public(view: Callable) -> Callable:

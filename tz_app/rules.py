@@ -1,10 +1,13 @@
 """Reading and changing the access rules; every change bumps the role's version."""
 
+from flask_babel import get_locale
+from flask_babel import gettext as _
 from sqlalchemy import select, update
 
 from .extensions import db
+from .i18n import DEFAULT_LANGUAGE, FLAG_LABELS, role_label
 from .models import FLAGS, AccessRoleRule, BusinessElement, Role, new_version
-from .permissions import is_locked
+from .permissions import ELEMENTS, is_locked
 
 
 class LockedRuleError(ValueError):
@@ -66,8 +69,25 @@ def set_flags(role: Role, element: BusinessElement, flags) -> tuple[set[str], se
     return turned_on, turned_off
 
 
+def describe_change_for_people(role: str, element: str, turned_on, turned_off) -> list[str]:
+    """The same lines in the interface language, with names instead of codes.
+
+    English keeps the codes an administrator also meets in ``flask rules``.
+    """
+    if str(get_locale()) == DEFAULT_LANGUAGE:
+        return describe_change(role, element, turned_on, turned_off)
+    who, what = role_label(role), str(ELEMENTS.get(element, element))
+    return [
+        _("%(role)s: %(element)s: %(flag)s on", role=who, element=what, flag=FLAG_LABELS[f])
+        for f in sorted(turned_on, key=FLAGS.index)
+    ] + [
+        _("%(role)s: %(element)s: %(flag)s off", role=who, element=what, flag=FLAG_LABELS[f])
+        for f in sorted(turned_off, key=FLAGS.index)
+    ]
+
+
 def describe_change(role: str, element: str, turned_on, turned_off) -> list[str]:
-    """Human lines such as ``manager: users: update_all on``."""
+    """Lines such as ``manager: users: update_all on``, for the audit log and the CLI."""
     return [f"{role}: {element}: {flag} on" for flag in sorted(turned_on, key=FLAGS.index)] + [
         f"{role}: {element}: {flag} off" for flag in sorted(turned_off, key=FLAGS.index)
     ]

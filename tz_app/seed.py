@@ -57,7 +57,7 @@ def seed_rules() -> list[str]:
     elements = {e.code: e for e in db.session.scalars(select(BusinessElement))}
     for code, description in ELEMENTS.items():
         if code not in elements:
-            elements[code] = BusinessElement(code=code, description=description)
+            elements[code] = BusinessElement(code=code, description=str(description))
             db.session.add(elements[code])
             added.append(f"element {code}")
     db.session.flush()

@@ -2,6 +2,8 @@
 
 import re
 
+from flask_babel import gettext as _
+
 _BROWSERS = [
     ("Edge", re.compile(r"Edg(?:e|A|iOS)?/(\d+)")),
     ("Opera", re.compile(r"(?:OPR|Opera)/(\d+)")),
@@ -24,7 +26,7 @@ _SYSTEMS = [
 def describe(user_agent: str | None) -> str:
     """E.g. "Firefox 128 on Windows"; "Unknown browser" when it cannot tell."""
     if not user_agent:
-        return "Unknown browser"
+        return _("Unknown browser")
     browser = next(
         (
             f"{name} {next(g for g in m.groups() if g)}"
@@ -35,5 +37,7 @@ def describe(user_agent: str | None) -> str:
     )
     system = next((name for name, pattern in _SYSTEMS if pattern.search(user_agent)), None)
     if browser and system:
-        return f"{browser} on {system}"
-    return browser or (f"A browser on {system}" if system else "Unknown browser")
+        return _("%(browser)s on %(system)s", browser=browser, system=system)
+    if browser:
+        return browser
+    return _("A browser on %(system)s", system=system) if system else _("Unknown browser")

@@ -2,12 +2,18 @@
 
 import unicodedata
 
-from wtforms.validators import Email, StopValidation, ValidationError
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from wtforms.validators import Email, Length, StopValidation, ValidationError
 
 from .passwords import password_problems
 
 NAME_MAX = 100
 EMAIL_MAX = 254
+
+
+def max_length(limit: int) -> Length:
+    return Length(max=limit, message=_l("Use at most %(max)d characters."))
 
 
 def strip(value):
@@ -24,12 +30,12 @@ def printable(form, field):
     if isinstance(value, str) and any(
         unicodedata.category(ch) in ("Cc", "Cs") and ch not in "\t" for ch in value
     ):
-        raise StopValidation("Contains characters that are not allowed.")
+        raise StopValidation(_("Contains characters that are not allowed."))
 
 
 def email_format(form, field):
     if field.data:
-        Email(message="Enter a valid email address.", check_deliverability=False)(form, field)
+        Email(message=_("Enter a valid email address."), check_deliverability=False)(form, field)
 
 
 class PasswordPolicy:

@@ -1,6 +1,7 @@
 """The signed-in user's own account: profile, password and sessions."""
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from sqlalchemy import select, true
 
 from .. import audit
@@ -34,14 +35,16 @@ def change_password():
     form = _password_form()
     if form.validate_on_submit():
         if not check_password(g.user.password_hash, form.current_password.data):
-            form.current_password.errors.append("This is not your current password.")
+            form.current_password.errors.append(_("This is not your current password."))
         else:
             ended = set_password(g.user, form.new_password.data)
             audit.record("user.password_changed", target=g.user, sessions_ended=ended)
             db.session.commit()
             flash(
-                "Your password has been changed. You stay signed in here; "
-                "every other session has been signed out.",
+                _(
+                    "Your password has been changed. You stay signed in here; "
+                    "every other session has been signed out."
+                ),
                 "success",
             )
             return redirect(url_for("account.profile"))
@@ -95,9 +98,9 @@ def revoke_session(session_id):
         audit.record("session.revoked", target=owner, session_id=target.id)
         db.session.commit()
     if was_current:
-        flash("You have been signed out.", "info")
+        flash(_("You have been signed out."), "info")
         return redirect(url_for("auth.login"))
-    flash("The session has been signed out.", "success")
+    flash(_("The session has been signed out."), "success")
     if owner.id != g.user.id:
         return redirect(url_for("account.sessions", user=owner.id))
     return redirect(url_for("account.sessions"))

@@ -1,33 +1,85 @@
 """The audit log page: newest first, filtered by actor, target and kind."""
 
-from flask import Blueprint, current_app, render_template, request
+import re
+
+from flask import Blueprint, render_template, request
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import aliased, joinedload
 
+from ..i18n import FLAG_LABELS, role_label
 from ..models import AuditEvent, User
 from ..pagination import MAX_PER_PAGE, clamp_int, paginate
 from ..permissions import permission_required
+from ..rules import describe_change_for_people
 
 bp = Blueprint("audit", __name__)
 
 KINDS = {
-    "auth.login": "Signed in",
-    "auth.login_failed": "Sign-in failed",
-    "auth.lockout": "Sign-in locked",
-    "auth.logout": "Signed out",
-    "user.signup": "Signed up",
-    "user.created": "User created",
-    "user.updated": "User updated",
-    "user.role_changed": "Role changed",
-    "user.password_changed": "Password changed",
-    "user.deleted": "User deleted",
-    "user.restored": "User restored",
-    "session.revoked": "Session signed out",
-    "rules.changed": "Rules changed",
-    "role.created": "Role created",
-    "role.renamed": "Role renamed",
-    "role.deleted": "Role deleted",
+    "auth.login": _l("Signed in"),
+    "auth.login_failed": _l("Sign-in failed"),
+    "auth.lockout": _l("Sign-in locked"),
+    "auth.logout": _l("Signed out"),
+    "user.signup": _l("Signed up"),
+    "user.created": _l("User created"),
+    "user.updated": _l("User updated"),
+    "user.role_changed": _l("Role changed"),
+    "user.password_changed": _l("Password changed"),
+    "user.deleted": _l("User deleted"),
+    "user.restored": _l("User restored"),
+    "session.revoked": _l("Session signed out"),
+    "rules.changed": _l("Rules changed"),
+    "role.created": _l("Role created"),
+    "role.renamed": _l("Role renamed"),
+    "role.deleted": _l("Role deleted"),
 }
+
+
+DETAIL_LABELS = {
+    "changes": _l("Changes"),
+    "fields": _l("Fields"),
+    "old": _l("Before"),
+    "new": _l("After"),
+    "role": _l("Role"),
+    "via": _l("Through"),
+    "sessions_ended": _l("Sessions ended"),
+    "session_id": _l("Session"),
+}
+FIELD_LABELS = {
+    "name": _l("First name"),
+    "last_name": _l("Last name"),
+    "paternity_name": _l("Patronymic"),
+    "email": _l("Email"),
+    "role": _l("Role"),
+    "password": _l("Password"),
+}
+CHANGE_LINE = re.compile(r"^(?P<role>[^:]+): (?P<element>[^:]+): (?P<flag>\w+) (?P<state>on|off)$")
+
+
+def _change_for_people(line: str) -> str:
+    match = CHANGE_LINE.match(line)
+    if match is None or match["flag"] not in FLAG_LABELS:
+        return line
+    on, off = ({match["flag"]}, set()) if match["state"] == "on" else (set(), {match["flag"]})
+    return describe_change_for_people(match["role"], match["element"], on, off)[0]
+
+
+def describe_detail(detail: dict) -> list[tuple[str, str]]:
+    """An event's details as (label, text) pairs in the interface language."""
+    shown = []
+    for key, value in (detail or {}).items():
+        if key == "changes":
+            text = "; ".join(_change_for_people(line) for line in value)
+        elif key == "fields":
+            text = ", ".join(str(FIELD_LABELS.get(f, f)) for f in value)
+        elif key in ("old", "new", "role"):
+            text = role_label(str(value))
+        elif isinstance(value, list):
+            text = ", ".join(map(str, value))
+        else:
+            text = str(value)
+        shown.append((str(DETAIL_LABELS.get(key, key)), text))
+    return shown
 
 
 def _text(name: str) -> str:
@@ -62,5 +114,5 @@ def index():
         events=events,
         kinds=KINDS,
         filters={"actor": actor_q, "target": target_q, "kind": kind},
-        per_page_default=current_app.config["USERS_PER_PAGE"],
+        describe_detail=describe_detail,
     )

@@ -1,25 +1,26 @@
 """Forms of the administration pages."""
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import StringField
-from wtforms.validators import InputRequired, Length, Regexp, ValidationError
+from wtforms.validators import InputRequired, Regexp, ValidationError
 
 from ..accounts import role_named
-from ..validators import lower, strip
+from ..validators import lower, max_length, strip
 
 ROLE_NAME = Regexp(
     r"^[a-z0-9][a-z0-9_.-]*$",
-    message="Use lower-case letters, digits, dots, dashes and underscores.",
+    message=_l("Use lower-case Latin letters, digits, dots, dashes and underscores."),
 )
 
 
 class RoleForm(FlaskForm):
     name = StringField(
-        "Role name",
+        _l("Role name"),
         filters=[strip, lower],
-        validators=[InputRequired("Enter a role name."), Length(max=64), ROLE_NAME],
+        validators=[InputRequired(_l("Enter a role name.")), max_length(64), ROLE_NAME],
     )
 
     def validate_name(self, field):
         if role_named(field.data) is not None:
-            raise ValidationError("A role with this name already exists.")
+            raise ValidationError(_l("A role with this name already exists."))

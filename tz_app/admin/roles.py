@@ -1,11 +1,14 @@
 """Roles: list with how many users hold each, create, rename, delete."""
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import func, select
 
 from .. import audit
 from ..accounts import ADMIN_ROLE, DEFAULT_ROLE
 from ..extensions import db
+from ..i18n import role_label
 from ..models import Role, User
 from ..permissions import permission_required
 from ..rules import roles_changed
@@ -57,14 +60,23 @@ def create():
     db.session.flush()
     roles_changed()
     db.session.commit()
-    flash(f"Created role {role.name}. It has no rights until you grant some.", "success")
+    flash(
+        _("Created role %(name)s. It has no rights until you grant some.", name=role.name),
+        "success",
+    )
     return redirect(url_for("admin.roles.index"))
 
 
 def _editable_role(role_id: int) -> Role:
     role = db.get_or_404(Role, role_id)
     if role.name in BUILT_IN:
-        abort(409, f"The {role.name} role is built in and cannot be renamed or deleted.")
+        abort(
+            409,
+            _(
+                "The %(name)s role is built in and cannot be renamed or deleted.",
+                name=role_label(role.name),
+            ),
+        )
     return role
 
 
@@ -80,7 +92,7 @@ def rename(role_id):
     db.session.flush()
     roles_changed()
     db.session.commit()
-    flash(f"Renamed role {old} to {role.name}.", "success")
+    flash(_("Renamed role %(old)s to %(new)s.", old=old, new=role.name), "success")
     return redirect(url_for("admin.roles.index"))
 
 
@@ -92,13 +104,17 @@ def delete(role_id):
     if holders:
         abort(
             409,
-            f"The {role.name} role is held by {holders} user{'s' if holders != 1 else ''}; "
-            "give them another role first.",
+            ngettext(
+                "The %(name)s role is held by %(num)d user; give them another role first.",
+                "The %(name)s role is held by %(num)d users; give them another role first.",
+                holders,
+                name=role.name,
+            ),
         )
     audit.record("role.deleted", role=role.name)
     db.session.delete(role)
     db.session.flush()
     roles_changed()
     db.session.commit()
-    flash(f"Deleted role {role.name}.", "success")
+    flash(_("Deleted role %(name)s.", name=role.name), "success")
     return redirect(url_for("admin.roles.index"))

@@ -1,12 +1,20 @@
 """The rules matrix page: every role × element with its eight flags."""
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
 from .. import audit
 from ..extensions import db
 from ..models import FLAGS
 from ..permissions import ELEMENTS, is_locked, permission_required
-from ..rules import describe_change, elements, matrix, roles, set_flags
+from ..rules import (
+    describe_change,
+    describe_change_for_people,
+    elements,
+    matrix,
+    roles,
+    set_flags,
+)
 
 bp = Blueprint("rules", __name__)
 
@@ -34,9 +42,9 @@ def _parse_matrix_form(role_names: set[str], element_codes: set[str]):
     """
     cells = set()
     for value in request.form.getlist("cell"):
-        role, _, element = value.partition(":")
+        role, _sep, element = value.partition(":")
         if role not in role_names or element not in element_codes:
-            abort(400, f"Unknown rule cell {value!r}.")
+            abort(400, _("Unknown rule cell %(name)s.", name=repr(value)))
         cells.add((role, element))
     if not cells:
         cells = {(r, e) for r in role_names for e in element_codes}
@@ -45,12 +53,12 @@ def _parse_matrix_form(role_names: set[str], element_codes: set[str]):
         if key in ("csrf_token", "cell"):
             continue
         if key.count(":") != 2:
-            abort(400, f"Unknown rule field {key!r}.")
+            abort(400, _("Unknown rule field %(name)s.", name=repr(key)))
         role, element, flag = key.split(":")
         if role not in role_names or element not in element_codes or flag not in FLAGS:
-            abort(400, f"Unknown rule field {key!r}.")
+            abort(400, _("Unknown rule field %(name)s.", name=repr(key)))
         if (role, element) not in sent:
-            abort(400, f"Field {key!r} is outside the cells on the form.")
+            abort(400, _("Field %(name)s is outside the cells on the form.", name=repr(key)))
         sent[(role, element)].add(flag)
     return sent
 
@@ -62,16 +70,17 @@ def save():
     role_rows = {r.name: r for r in roles()}
     element_rows = {e.code: e for e in elements()}
     sent = _parse_matrix_form(set(role_rows), set(element_rows))
-    changes = []
+    changes, shown = [], []
     for (role, element), flags in sorted(sent.items()):
         if is_locked(role, element):
             continue
         turned_on, turned_off = set_flags(role_rows[role], element_rows[element], flags)
         changes += describe_change(role, element, turned_on, turned_off)
+        shown += describe_change_for_people(role, element, turned_on, turned_off)
     if changes:
         audit.record("rules.changed", changes=changes)
         db.session.commit()
-        flash("Saved: " + "; ".join(changes), "success")
+        flash(_("Saved: %(changes)s", changes="; ".join(shown)), "success")
     else:
-        flash("No rule changed.", "info")
+        flash(_("No rule changed."), "info")
     return redirect(url_for("admin.rules.show"))

@@ -1,5 +1,6 @@
-"""Sign-up, sign-in and password forms."""
+"""Sign-up and sign-in forms."""
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, PasswordField, StringField
 from wtforms.validators import EqualTo, InputRequired, Length, Optional
@@ -11,6 +12,7 @@ from ..validators import (
     PasswordPolicy,
     email_format,
     lower,
+    max_length,
     printable,
     strip,
 )
@@ -18,51 +20,51 @@ from ..validators import (
 
 class LoginForm(FlaskForm):
     email = EmailField(
-        "Email",
+        _l("Email"),
         filters=[strip, lower],
-        validators=[InputRequired("Enter your email."), Length(max=EMAIL_MAX), printable],
+        validators=[InputRequired(_l("Enter your email.")), max_length(EMAIL_MAX), printable],
     )
     password = PasswordField(
-        "Password",
-        validators=[InputRequired("Enter your password."), Length(max=PASSWORD_MAX)],
+        _l("Password"),
+        validators=[InputRequired(_l("Enter your password.")), max_length(PASSWORD_MAX)],
     )
     next = HiddenField(validators=[Optional(), Length(max=2000), printable])
 
 
 class SignupForm(FlaskForm):
     name = StringField(
-        "First name",
+        _l("First name"),
         filters=[strip],
-        validators=[InputRequired("Enter your first name."), Length(max=NAME_MAX), printable],
+        validators=[InputRequired(_l("Enter your first name.")), max_length(NAME_MAX), printable],
     )
     last_name = StringField(
-        "Last name",
+        _l("Last name"),
         filters=[strip],
-        validators=[InputRequired("Enter your last name."), Length(max=NAME_MAX), printable],
+        validators=[InputRequired(_l("Enter your last name.")), max_length(NAME_MAX), printable],
     )
     paternity_name = StringField(
-        "Patronymic (optional)",
+        _l("Patronymic (optional)"),
         filters=[strip],
-        validators=[Optional(), Length(max=NAME_MAX), printable],
+        validators=[Optional(), max_length(NAME_MAX), printable],
     )
     email = EmailField(
-        "Email",
+        _l("Email"),
         filters=[strip, lower],
         validators=[
-            InputRequired("Enter your email."),
-            Length(max=EMAIL_MAX),
+            InputRequired(_l("Enter your email.")),
+            max_length(EMAIL_MAX),
             printable,
             email_format,
         ],
     )
     password = PasswordField(
-        "Password",
-        validators=[InputRequired("Choose a password."), printable, PasswordPolicy()],
+        _l("Password"),
+        validators=[InputRequired(_l("Choose a password.")), printable, PasswordPolicy()],
     )
     password_confirm = PasswordField(
-        "Repeat password",
+        _l("Repeat password"),
         validators=[
-            InputRequired("Repeat the password."),
-            EqualTo("password", "The passwords do not match."),
+            InputRequired(_l("Repeat the password.")),
+            EqualTo("password", _l("The passwords do not match.")),
         ],
     )

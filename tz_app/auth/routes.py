@@ -2,9 +2,11 @@
 
 import logging
 from math import ceil
-from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from sqlalchemy.exc import IntegrityError
 
 from .. import audit, throttle
@@ -12,26 +14,13 @@ from ..accounts import DEFAULT_ROLE, authenticate, create_user, find_by_email, r
 from ..extensions import db
 from ..permissions import login_required, public
 from ..sessions import client_ip, end_session, start_session
+from ..urls import safe_next
 from .forms import LoginForm, SignupForm
 
 bp = Blueprint("auth", __name__)
 log = logging.getLogger("tz_app.auth")
 
-LOGIN_FAILED = "Invalid email or password."
-
-
-def safe_next(target: str | None) -> str | None:
-    """``target`` when it is a path on this site, else None (no open redirects)."""
-    if not target or len(target) > 2000 or not target.startswith("/"):
-        return None
-    if target.startswith("//") or "\\" in target:
-        return None
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in target):
-        return None
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc:
-        return None
-    return target
+LOGIN_FAILED = _l("Invalid email or password.")
 
 
 def _home():
@@ -48,7 +37,7 @@ def signup():
             # `flask seed` has not run: nothing a visitor can fix.
             return render_template("auth/signup.html", form=form, setup_missing=True), 503
         if find_by_email(form.email.data) is not None:
-            form.email.errors.append("An account with this email already exists.")
+            form.email.errors.append(_("An account with this email already exists."))
         else:
             user = create_user(
                 name=form.name.data,
@@ -63,12 +52,12 @@ def signup():
             except IntegrityError:
                 # Someone signed up with the same email a moment ago.
                 db.session.rollback()
-                form.email.errors.append("An account with this email already exists.")
+                form.email.errors.append(_("An account with this email already exists."))
             else:
                 start_session(user)
                 audit.record("user.signup", actor=user, target=user)
                 db.session.commit()
-                flash(f"Welcome, {user.name}! Your account is ready.", "success")
+                flash(_("Welcome, %(name)s! Your account is ready.", name=user.name), "success")
                 return _home()
     return render_template("auth/signup.html", form=form)
 
@@ -104,9 +93,10 @@ def login():
 
 def _locked_out(form: LoginForm, wait: int):
     minutes = max(1, ceil(wait / 60))
-    message = (
-        "Too many failed sign-in attempts for this account. "
-        f"Try again in {minutes} minute{'s' if minutes != 1 else ''}."
+    message = ngettext(
+        "Too many failed sign-in attempts for this account. Try again in %(num)d minute.",
+        "Too many failed sign-in attempts for this account. Try again in %(num)d minutes.",
+        minutes,
     )
     body = render_template("auth/login.html", form=form, error=message)
     return body, 429, {"Retry-After": str(wait)}
@@ -119,5 +109,5 @@ def logout():
     end_session(g.auth_session)
     audit.record("auth.logout", actor=user, target=user)
     db.session.commit()
-    flash("You have been signed out.", "info")
+    flash(_("You have been signed out."), "info")
     return redirect(url_for("auth.login"))

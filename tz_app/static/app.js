@@ -5,10 +5,12 @@
   "use strict";
 
   var FIELDS = ["last_name", "name", "paternity_name", "email", "role"];
-  var LABELS = {
-    last_name: "Last name", name: "First name", paternity_name: "Patronymic",
-    email: "Email", role: "Role", password: "New password"
-  };
+  // Words in the page's language, from <script type="application/json" id="i18n">.
+  var TEXT = (function () {
+    var node = document.getElementById("i18n");
+    try { return node ? JSON.parse(node.textContent) : {}; } catch (e) { return {}; }
+  })();
+  function t(key, fallback) { return TEXT[key] || fallback; }
 
   function csrfToken() {
     var meta = document.querySelector('meta[name="csrf-token"]');
@@ -55,6 +57,12 @@
     if (first) first.focus();
   }
 
+  function roleLabel(name) {
+    var options = document.getElementById("role-options");
+    var option = options && options.content.querySelector('option[value="' + name + '"]');
+    return option ? option.textContent : name;
+  }
+
   function startEdit(row) {
     if (row.classList.contains("editing")) return;
     var original = {};
@@ -63,7 +71,7 @@
       var td = cell(row, field);
       if (!td) return;
       original[field] = td.innerHTML;
-      var value = td.textContent.trim();
+      var value = field === "role" ? td.getAttribute("data-value") : td.textContent.trim();
       var input;
       if (field === "role") {
         var options = document.getElementById("role-options");
@@ -76,7 +84,7 @@
           type: field === "email" ? "email" : "text", name: field, value: value, maxlength: field === "email" ? 254 : 100
         });
       }
-      input.setAttribute("aria-label", LABELS[field]);
+      input.setAttribute("aria-label", t(field, field));
       td.textContent = "";
       td.appendChild(input);
     });
@@ -84,10 +92,10 @@
     original.actions = Array.prototype.slice.call(actions.childNodes);
     var password = el("input", {
       type: "password", name: "password", autocomplete: "new-password",
-      placeholder: "New password (optional)", "aria-label": LABELS.password
+      placeholder: t("new_password", "New password (optional)"), "aria-label": t("password", "New password")
     });
-    var save = el("button", { type: "button", "class": "btn btn-primary", "data-action": "save" }, "Save");
-    var cancel = el("button", { type: "button", "class": "btn btn-ghost", "data-action": "cancel" }, "Cancel");
+    var save = el("button", { type: "button", "class": "btn btn-primary", "data-action": "save" }, t("save", "Save"));
+    var cancel = el("button", { type: "button", "class": "btn btn-ghost", "data-action": "cancel" }, t("cancel", "Cancel"));
     actions.textContent = "";
     [password, save, cancel].forEach(function (n) { actions.appendChild(n); });
     row._original = original;
@@ -108,7 +116,8 @@
       if (!td || !(field in original)) return;
       if (user && field === "role") {
         td.textContent = "";
-        td.appendChild(el("span", { "class": "badge role-" + user.role }, user.role));
+        td.setAttribute("data-value", user.role);
+        td.appendChild(el("span", { "class": "badge role-" + user.role }, roleLabel(user.role)));
       } else if (user) {
         td.textContent = user[field] || "";
       } else {
@@ -143,11 +152,11 @@
         } else if (data.errors) {
           showErrors(row, data.errors);
         } else {
-          showErrors(row, { _: data.message || "Could not save (" + response.status + ")." });
+          showErrors(row, { _: data.message || t("failed", "Could not save.") });
         }
       });
     }).catch(function () {
-      showErrors(row, { _: "Could not reach the server. Check your connection and try again." });
+      showErrors(row, { _: t("offline", "Could not reach the server. Check your connection and try again.") });
     }).then(function () { button.disabled = false; });
   }
 

@@ -1,10 +1,12 @@
 """The user form, shared by the edit page, the inline editor and admin create."""
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField
-from wtforms.validators import InputRequired, Length, Optional, ValidationError
+from wtforms.validators import InputRequired, Optional, ValidationError
 
 from ..accounts import find_by_email
+from ..i18n import role_label
 from ..passwords import MAX_LENGTH as PASSWORD_MAX
 from ..validators import (
     EMAIL_MAX,
@@ -12,6 +14,7 @@ from ..validators import (
     PasswordPolicy,
     email_format,
     lower,
+    max_length,
     printable,
     strip,
 )
@@ -19,36 +22,36 @@ from ..validators import (
 
 class UserForm(FlaskForm):
     name = StringField(
-        "First name",
+        _l("First name"),
         filters=[strip],
-        validators=[InputRequired("This field is required."), Length(max=NAME_MAX), printable],
+        validators=[InputRequired(_l("This field is required.")), max_length(NAME_MAX), printable],
     )
     last_name = StringField(
-        "Last name",
+        _l("Last name"),
         filters=[strip],
-        validators=[InputRequired("This field is required."), Length(max=NAME_MAX), printable],
+        validators=[InputRequired(_l("This field is required.")), max_length(NAME_MAX), printable],
     )
     paternity_name = StringField(
-        "Patronymic",
+        _l("Patronymic"),
         filters=[strip],
-        validators=[Optional(), Length(max=NAME_MAX), printable],
+        validators=[Optional(), max_length(NAME_MAX), printable],
     )
     email = EmailField(
-        "Email",
+        _l("Email"),
         filters=[strip, lower],
         validators=[
-            InputRequired("This field is required."),
-            Length(max=EMAIL_MAX),
+            InputRequired(_l("This field is required.")),
+            max_length(EMAIL_MAX),
             printable,
             email_format,
         ],
     )
     password = PasswordField(
-        "New password",
-        description="Leave empty to keep the current password.",
-        validators=[Optional(), Length(max=PASSWORD_MAX), printable, PasswordPolicy()],
+        _l("New password"),
+        description=_l("Leave empty to keep the current password."),
+        validators=[Optional(), max_length(PASSWORD_MAX), printable, PasswordPolicy()],
     )
-    role = SelectField("Role", choices=[])
+    role = SelectField(_l("Role"), choices=[])
 
     def __init__(self, *args, editing=None, role_names=None, **kwargs):
         """``editing``: the user being changed (None when creating one).
@@ -62,7 +65,7 @@ class UserForm(FlaskForm):
         if role_names is None:
             del self.role
         else:
-            self.role.choices = [(n, n) for n in role_names]
+            self.role.choices = [(n, role_label(n)) for n in role_names]
 
     def keep_only(self, sent) -> None:
         """Drop the fields the request did not send: absent means unchanged."""
@@ -73,18 +76,18 @@ class UserForm(FlaskForm):
     def validate_email(self, field):
         other = find_by_email(field.data)
         if other is not None and (self.editing is None or other.id != self.editing.id):
-            raise ValidationError("Another account already uses this email.")
+            raise ValidationError(_l("Another account already uses this email."))
 
 
 class NewUserForm(UserForm):
     """An account an administrator creates directly, with its first password."""
 
     password = PasswordField(
-        "Initial password",
-        description="Share it with the person; they can change it on their profile.",
+        _l("Initial password"),
+        description=_l("Share it with the person; they can change it on their profile."),
         validators=[
-            InputRequired("Choose an initial password."),
-            Length(max=PASSWORD_MAX),
+            InputRequired(_l("Choose an initial password.")),
+            max_length(PASSWORD_MAX),
             printable,
             PasswordPolicy(),
         ],

@@ -12,6 +12,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext as _
 from sqlalchemy import false, select, true
 from sqlalchemy.exc import IntegrityError
 
@@ -25,7 +26,7 @@ from ..accounts import (
     set_password,
 )
 from ..extensions import db
-from ..http import wants_json
+from ..http import form_errors, wants_json
 from ..models import Counter, User, search_key
 from ..pagination import MAX_PER_PAGE, clamp_int, paginate
 from ..permissions import can, permission_required, policy_for, viewer
@@ -130,16 +131,18 @@ def create():
             db.session.flush()
         except IntegrityError:
             db.session.rollback()
-            form.email.errors.append("Another account already uses this email.")
+            form.email.errors.append(_("Another account already uses this email."))
         else:
             audit.record("user.created", target=user, role=role.name)
             db.session.commit()
             if wants_json():
                 return jsonify(user.to_dict()), 201
-            flash(f"Created {user.full_name} ({user.email}).", "success")
+            flash(
+                _("Created %(name)s (%(email)s).", name=user.full_name, email=user.email), "success"
+            )
             return redirect(url_for("users.home"))
     if request.method == "POST" and wants_json():
-        return jsonify(errors=form.errors), 400
+        return jsonify(errors=form_errors(form)), 400
     status = 400 if request.method == "POST" else 200
     return render_template("users/new.html", form=form), status
 
@@ -167,17 +170,17 @@ def update(user_id):
             db.session.commit()
         except IntegrityError:
             db.session.rollback()
-            form.email.errors.append("Another account already uses this email.")
+            form.email.errors.append(_("Another account already uses this email."))
         else:
             if wants_json():
                 return jsonify(user.to_dict())
             flash(
-                f"Saved {user.full_name}." if changed else "Nothing to change.",
+                _("Saved %(name)s.", name=user.full_name) if changed else _("Nothing to change."),
                 "success" if changed else "info",
             )
             return redirect(url_for("users.home"))
     if wants_json():
-        return jsonify(errors=form.errors), 400
+        return jsonify(errors=form_errors(form)), 400
     return render_template("users/edit.html", form=form, user=user), 400
 
 
@@ -196,8 +199,10 @@ def apply_changes(user: User, form: UserForm) -> list[str]:
             db.session.rollback()
             abort(
                 409,
-                "This is the last active administrator: make someone else an "
-                "administrator before changing this role.",
+                _(
+                    "This is the last active administrator: make someone else an "
+                    "administrator before changing this role."
+                ),
             )
         audit.record("user.role_changed", target=user, old=user.role.name, new=new_role.name)
         user.role = new_role
@@ -217,7 +222,7 @@ def delete(user_id):
     user = active_user_or_404(user_id)
     if is_last_admin(user):
         db.session.rollback()
-        abort(409, "This is the last active administrator and cannot be deleted.")
+        abort(409, _("This is the last active administrator and cannot be deleted."))
     audit.record("user.deleted", target=user)
     deactivate(user)
     db.session.commit()
@@ -225,9 +230,9 @@ def delete(user_id):
     if wants_json():
         return jsonify(deleted=user.id, signed_out=signed_out)
     if signed_out:
-        flash("Your account has been deleted and you have been signed out.", "info")
+        flash(_("Your account has been deleted and you have been signed out."), "info")
         return redirect(url_for("auth.login"))
-    flash(f"Deleted {user.full_name}.", "success")
+    flash(_("Deleted %(name)s.", name=user.full_name), "success")
     return redirect(url_for("users.home"))
 
 
@@ -240,5 +245,5 @@ def restore(user_id):
     db.session.commit()
     if wants_json():
         return jsonify(user.to_dict())
-    flash(f"Restored {user.full_name}. They can sign in again.", "success")
+    flash(_("Restored %(name)s. They can sign in again.", name=user.full_name), "success")
     return redirect(url_for("users.home", show="deleted"))

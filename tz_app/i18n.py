@@ -1,0 +1,52 @@
+"""The interface language: the user's choice, then the browser's, then English."""
+
+from flask import current_app, g, has_request_context, request
+from flask_babel import lazy_gettext as _l
+
+LANGUAGES = {"en": "English", "ru": "Русский", "uk": "Українська"}
+DEFAULT_LANGUAGE = "en"
+LANGUAGE_COOKIE = "lang"
+
+# Built-in roles and elements get names in every language; roles an
+# administrator creates are shown as they were named.
+ROLE_LABELS = {"admin": _l("Administrator"), "manager": _l("Manager"), "user": _l("User")}
+FLAG_LABELS = {
+    "read": _l("read own"),
+    "read_all": _l("read all"),
+    "create": _l("create own"),
+    "create_all": _l("create all"),
+    "update": _l("update own"),
+    "update_all": _l("update all"),
+    "delete": _l("delete own"),
+    "delete_all": _l("delete all"),
+}
+
+
+def select_locale() -> str:
+    """The language for this request. Never queries: the user is already loaded."""
+    if not has_request_context():
+        return DEFAULT_LANGUAGE
+    user = g.get("user")
+    if user is not None and user.locale in LANGUAGES:
+        return user.locale
+    chosen = request.cookies.get(LANGUAGE_COOKIE)
+    if chosen in LANGUAGES:
+        return chosen
+    return request.accept_languages.best_match(LANGUAGES) or DEFAULT_LANGUAGE
+
+
+def role_label(name: str) -> str:
+    return str(ROLE_LABELS.get(name, name))
+
+
+def set_language_cookie(response, language: str):
+    response.set_cookie(
+        LANGUAGE_COOKIE,
+        language,
+        max_age=365 * 24 * 3600,
+        path="/",
+        httponly=True,
+        samesite="Lax",
+        secure=current_app.config["SESSION_COOKIE_SECURE"],
+    )
+    return response
