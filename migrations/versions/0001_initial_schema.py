@@ -63,6 +63,7 @@ def upgrade():
     sa.Column('role_id', sa.Integer(), nullable=False),
     sa.Column('is_active', sa.Boolean(), nullable=False),
     sa.Column('search_text', sa.String(length=600), nullable=False),
+    sa.Column('locale', sa.String(length=8), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['role_id'], ['roles.id'], name=op.f('fk_users_role_id_roles')),
