@@ -3,7 +3,7 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import StringField
-from wtforms.validators import InputRequired, Regexp, ValidationError
+from wtforms.validators import DataRequired, Regexp, ValidationError
 
 from ..accounts import role_named
 from ..validators import lower, max_length, strip
@@ -18,7 +18,7 @@ class RoleForm(FlaskForm):
     name = StringField(
         _l("Role name"),
         filters=[strip, lower],
-        validators=[InputRequired(_l("Enter a role name.")), max_length(64), ROLE_NAME],
+        validators=[DataRequired(_l("Enter a role name.")), max_length(64), ROLE_NAME],
     )
 
     def validate_name(self, field):

@@ -3,7 +3,7 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, PasswordField, StringField
-from wtforms.validators import EqualTo, InputRequired, Length, Optional
+from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, Optional
 
 from ..passwords import MAX_LENGTH as PASSWORD_MAX
 from ..validators import (
@@ -22,7 +22,7 @@ class LoginForm(FlaskForm):
     email = EmailField(
         _l("Email"),
         filters=[strip, lower],
-        validators=[InputRequired(_l("Enter your email.")), max_length(EMAIL_MAX), printable],
+        validators=[DataRequired(_l("Enter your email.")), max_length(EMAIL_MAX), printable],
     )
     password = PasswordField(
         _l("Password"),
@@ -35,12 +35,12 @@ class SignupForm(FlaskForm):
     name = StringField(
         _l("First name"),
         filters=[strip],
-        validators=[InputRequired(_l("Enter your first name.")), max_length(NAME_MAX), printable],
+        validators=[DataRequired(_l("Enter your first name.")), max_length(NAME_MAX), printable],
     )
     last_name = StringField(
         _l("Last name"),
         filters=[strip],
-        validators=[InputRequired(_l("Enter your last name.")), max_length(NAME_MAX), printable],
+        validators=[DataRequired(_l("Enter your last name.")), max_length(NAME_MAX), printable],
     )
     paternity_name = StringField(
         _l("Patronymic (optional)"),
@@ -51,7 +51,7 @@ class SignupForm(FlaskForm):
         _l("Email"),
         filters=[strip, lower],
         validators=[
-            InputRequired(_l("Enter your email.")),
+            DataRequired(_l("Enter your email.")),
             max_length(EMAIL_MAX),
             printable,
             email_format,

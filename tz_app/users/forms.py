@@ -3,7 +3,7 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField
-from wtforms.validators import InputRequired, Optional, ValidationError
+from wtforms.validators import DataRequired, InputRequired, Optional, ValidationError
 
 from ..accounts import find_by_email
 from ..i18n import role_label
@@ -24,12 +24,12 @@ class UserForm(FlaskForm):
     name = StringField(
         _l("First name"),
         filters=[strip],
-        validators=[InputRequired(_l("This field is required.")), max_length(NAME_MAX), printable],
+        validators=[DataRequired(_l("This field is required.")), max_length(NAME_MAX), printable],
     )
     last_name = StringField(
         _l("Last name"),
         filters=[strip],
-        validators=[InputRequired(_l("This field is required.")), max_length(NAME_MAX), printable],
+        validators=[DataRequired(_l("This field is required.")), max_length(NAME_MAX), printable],
     )
     paternity_name = StringField(
         _l("Patronymic"),
@@ -40,7 +40,7 @@ class UserForm(FlaskForm):
         _l("Email"),
         filters=[strip, lower],
         validators=[
-            InputRequired(_l("This field is required.")),
+            DataRequired(_l("This field is required.")),
             max_length(EMAIL_MAX),
             printable,
             email_format,
