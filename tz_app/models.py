@@ -71,10 +71,6 @@ class Role(db.Model):
         back_populates="role", cascade="all, delete-orphan", passive_deletes=True
     )
 
-    def touch_rules(self) -> None:
-        """Mark this role's rules as changed, for every process that cached them."""
-        self.rules_version = new_version()
-
     def __repr__(self) -> str:
         return f"<Role {self.name}>"
 

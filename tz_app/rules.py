@@ -14,6 +14,15 @@ class LockedRuleError(ValueError):
     """The change would take a locked right away from the admin role."""
 
 
+def rules_changed(role: Role) -> None:
+    """Give ``role`` a new rules version, so every process reloads its policy.
+
+    An UPDATE by id, not an attribute change: it holds even when ``role`` was
+    loaded in another session.
+    """
+    db.session.execute(update(Role).where(Role.id == role.id).values(rules_version=new_version()))
+
+
 def roles_changed() -> None:
     """The set of roles changed: every role's cached policy must be reloaded."""
     db.session.execute(update(Role).values(rules_version=new_version()))
@@ -65,7 +74,7 @@ def set_flags(role: Role, element: BusinessElement, flags) -> tuple[set[str], se
     turned_on, turned_off = flags - before, before - flags
     if turned_on or turned_off or rule.id is None:
         rule.set_flags(flags)
-        role.touch_rules()
+        rules_changed(role)
     return turned_on, turned_off
 
 

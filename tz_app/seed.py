@@ -10,7 +10,7 @@ from .extensions import db
 from .models import FLAGS, AccessRoleRule, BusinessElement, Role, User, search_key, utcnow
 from .passwords import hash_password
 from .permissions import ELEMENTS
-from .rules import roles_changed
+from .rules import roles_changed, rules_changed
 
 ALL = set(FLAGS)
 OWN = {"read", "update", "delete"}
@@ -73,7 +73,7 @@ def seed_rules() -> list[str]:
             rule = AccessRoleRule(role=role, element=element)
             rule.set_flags(rules.get(code, set()))
             db.session.add(rule)
-            role.touch_rules()
+            rules_changed(role)
             added.append(f"rule {role_name}/{code}")
     return added
 
