@@ -1,0 +1,131 @@
+"""Headers, bad input and races: what an attacker or a clumsy client meets."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from conftest import csrf_token, login, make_test_app, post
+
+from tz_app.extensions import db
+from tz_app.models import User
+
+
+def test_security_headers_on_pages(client, make_user):
+    response = client.get("/login/")
+    csp = response.headers["Content-Security-Policy"]
+    assert "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+    assert "script-src 'self'" in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["Referrer-Policy"] == "same-origin"
+    account = make_user("user")
+    login(client, account.email)
+    assert client.get("/home/").headers["Cache-Control"] == "no-store"
+
+
+def test_every_page_has_the_csrf_meta_tag(client, make_user):
+    account = make_user("admin")
+    for path in ("/login/", "/signup/", "/nowhere/"):
+        assert csrf_token(client, path)
+    login(client, account.email)
+    for path in ("/home/", "/profile/", "/sessions/", "/admin/rules/", "/admin/audit/"):
+        assert csrf_token(client, path)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/users/abc/edit/",
+        "/users/0/edit/",
+        "/users/99999999999999999999/edit/",
+        "/users/2147483648/edit/",
+        "/sessions/99999999999/revoke/",
+    ],
+)
+def test_odd_ids_are_404(client, make_user, path):
+    login(client, make_user("admin").email)
+    method = client.get if path.endswith("edit/") else (lambda p: post(client, p, {}))
+    assert method(path).status_code == 404
+
+
+def test_nul_bytes_and_invalid_utf8_never_500(app, client, make_user):
+    account = make_user("admin")
+    assert login(client, "nul\x00@example.com", "pass\x00word").status_code == 200
+    login(client, account.email)
+    response = post(client, f"/users/{account.id}/update/", {"name": "a\x00b"}, json=True)
+    assert response.status_code == 400 and "name" in response.get_json()["errors"]
+    token = csrf_token(client, "/home/")
+    raw = b"name=%FF%FE%00&csrf_token=" + token.encode()
+    response = client.post(
+        f"/users/{account.id}/update/",
+        data=raw,
+        content_type="application/x-www-form-urlencoded",
+        headers={"Accept": "application/json"},
+    )
+    assert response.status_code == 400
+    for query in ("q=%00", "q=%FF%FE", "q=" + "x" * 5000, "page=1e9", "per_page=-1"):
+        assert client.get(f"/home/?{query}").status_code == 200
+    assert client.get("/admin/audit/?actor=%00&kind=%FF").status_code == 200
+    with app.app_context():
+        assert db.session.get(User, account.id).name == account.name
+
+
+def test_overlong_fields_get_form_errors(client, make_user):
+    account = make_user("admin")
+    login(client, account.email)
+    response = post(
+        client,
+        f"/users/{account.id}/update/",
+        {"name": "n" * 101, "email": "e" * 250 + "@example.com"},
+        json=True,
+    )
+    assert response.status_code == 400
+    assert set(response.get_json()["errors"]) == {"name", "email"}
+
+
+def test_too_large_a_body_is_413(client, make_user):
+    login(client, make_user("admin").email)
+    token = csrf_token(client, "/home/")
+    response = client.post(
+        "/users/new/", data={"name": "x" * (2 * 1024 * 1024), "csrf_token": token}
+    )
+    assert response.status_code == 413
+
+
+def test_json_errors_for_json_clients(client):
+    response = client.get("/nowhere/", headers={"Accept": "application/json"})
+    assert response.status_code == 404 and response.get_json()["status"] == 404
+    page = client.get("/nowhere/", headers={"Accept": "*/*"})
+    assert page.status_code == 404 and page.content_type.startswith("text/html")
+
+
+def test_concurrent_signups_with_one_email_make_one_account(database_url, backend, app):
+    if backend != "postgresql":
+        pytest.skip("SQLite serialises writers; the race needs a server")
+    apps = [make_test_app(database_url) for _ in range(6)]
+
+    def sign_up(instance):
+        client = instance.test_client()
+        return post(
+            client,
+            "/signup/",
+            {
+                "name": "Twin",
+                "last_name": "Racer",
+                "email": "race@example.com",
+                "password": "racing passphrase",
+                "password_confirm": "racing passphrase",
+            },
+        ).status_code
+
+    with ThreadPoolExecutor(len(apps)) as pool:
+        codes = list(pool.map(sign_up, apps))
+    assert codes.count(302) == 1 and all(code in (200, 302) for code in codes), codes
+    with app.app_context():
+        count = db.session.scalar(
+            db.select(db.func.count(User.id)).where(User.email == "race@example.com")
+        )
+    assert count == 1
+    for instance in apps:
+        with instance.app_context():
+            db.session.remove()
+            db.engine.dispose()
