@@ -184,7 +184,12 @@ def test_a_signed_in_choice_is_remembered_for_the_user(app, make_user):
 def test_three_plural_forms(app, code):
     with app.test_request_context(headers={"Accept-Language": code}):
         forms = [
-            ngettext("Held by %(num)d user", "Held by %(num)d users", n) for n in (1, 3, 5, 21)
+            ngettext(
+                "Too many failed sign-in attempts for this account. Try again in %(num)d minute.",
+                "Too many failed sign-in attempts for this account. Try again in %(num)d minutes.",
+                n,
+            )
+            for n in (1, 3, 5, 21)
         ]
     assert len({f.replace(str(n), "N") for f, n in zip(forms, (1, 3, 5, 21), strict=True)}) == 3
     assert forms[0].replace("1", "N") == forms[3].replace("21", "N")
