@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint format bench i18n clean
+.PHONY: run test install lint format bench i18n screenshots clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ run: $(STAMP)
 test: $(STAMP)
 	@bash .ci/ensure-chromium
 	$(BIN)/python -m pytest
+
+# The README's pictures, taken by the browser tests themselves.
+screenshots: $(STAMP)
+	@bash .ci/ensure-chromium
+	UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/browser
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -r requirements-bench.txt

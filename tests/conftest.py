@@ -1,71 +1,28 @@
 """Fixtures: an app per test on SQLite and PostgreSQL, clients, users, sign-in."""
 
-import os
 import re
 import uuid
 from dataclasses import dataclass
 
-import psycopg
 import pytest
+from databases import (  # noqa: F401  (re-exported for the tests)
+    PG_ADMIN_URL,
+    REQUIRE_POSTGRES,
+    PostgresDatabase,
+    _pg_admin_conninfo,
+    _pg_available,
+    make_test_app,
+)
 from flask_migrate import upgrade
 from sqlalchemy import delete
-from sqlalchemy.engine import make_url
 
-from tz_app import create_app
 from tz_app.extensions import db
 from tz_app.models import Role, User
 from tz_app.passwords import hash_password
 from tz_app.seed import seed_rules
 
-PG_ADMIN_URL = os.environ.get(
-    "TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
-REQUIRE_POSTGRES = os.environ.get("CI", "").lower() == "true" or bool(
-    os.environ.get("TZ_REQUIRE_POSTGRES")
-)
 PASSWORD = "correct horse battery"
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
-
-
-def _pg_admin_conninfo() -> str:
-    url = make_url(PG_ADMIN_URL)
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def _pg_available() -> str | None:
-    """None when PostgreSQL answers, else why not."""
-    try:
-        with psycopg.connect(_pg_admin_conninfo(), connect_timeout=3):
-            return None
-    except psycopg.Error as exc:
-        return str(exc).strip().splitlines()[0]
-
-
-class PostgresDatabase:
-    """A throw-away database on the test server, dropped at the end."""
-
-    def __init__(self):
-        self.name = f"tz_app_test_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(_pg_admin_conninfo(), autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{self.name}"')
-        self.url = (
-            make_url(PG_ADMIN_URL).set(database=self.name).render_as_string(hide_password=False)
-        )
-
-    def drop(self):
-        with psycopg.connect(_pg_admin_conninfo(), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-
-
-def make_test_app(database_url: str, **overrides):
-    config = {
-        "APP_ENV": "testing",
-        "SQLALCHEMY_DATABASE_URI": database_url,
-        "SECRET_KEY": "test-secret",
-        "BCRYPT_ROUNDS": 4,
-    }
-    config.update(overrides)
-    return create_app(config)
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,7 @@ def free_port() -> int:
 
 def prepare_database(database_url: str, demo: bool = True) -> None:
     """Migrate and seed ``database_url`` (demo users included) at bcrypt cost 4."""
-    from conftest import make_test_app
+    from databases import make_test_app
 
     app = make_test_app(database_url)
     with app.app_context():

@@ -1,0 +1,76 @@
+"""A real browser (Debian's Chromium, driven by Playwright) against gunicorn."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from databases import PostgresDatabase, _pg_available
+from playwright.sync_api import sync_playwright
+from servers import GunicornServer, prepare_database
+
+from .support import Person
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/browser/" in str(item.fspath):
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    if _pg_available() is None:
+        database = PostgresDatabase()
+        url, drop = database.url, database.drop
+    else:
+        url = "sqlite:///" + str(tmp_path_factory.mktemp("browser") / "e2e.sqlite3")
+        drop = lambda: None  # noqa: E731
+    prepare_database(url)
+    instance = GunicornServer(url, workers=1, threads=8)
+    instance.start()
+    yield instance
+    instance.stop()
+    drop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
+        message = f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    with sync_playwright() as p:
+        instance = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def people(browser, server):
+    """``people()`` opens a new browser context; all are closed and checked after the test."""
+    opened: list[Person] = []
+
+    def open_person(**kwargs):
+        person = Person(browser, server.url, **kwargs)
+        opened.append(person)
+        return person
+
+    yield open_person
+    problems = {i: p.unexpected_console() for i, p in enumerate(opened)}
+    for person in opened:
+        person.context.close()
+    assert not any(problems.values()), f"console errors: {problems}"
