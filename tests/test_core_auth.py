@@ -38,7 +38,7 @@ def test_signup_creates_an_active_user_and_signs_in(app, client):
 @pytest.mark.parametrize(
     "fields, message",
     [
-        ({"name": ""}, "Enter your first name."),
+        ({"name": ""}, "Enter a first name."),
         ({"email": "not-an-email"}, "Enter a valid email address."),
         ({"password_confirm": "something else"}, "The passwords do not match."),
         ({"password": "short", "password_confirm": "short"}, "Use at least 8 characters."),

@@ -1,13 +1,16 @@
 """Account operations shared by the views and the CLI: the callers commit."""
 
 from flask import g
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, true
+from sqlalchemy.exc import IntegrityError
 
 from .extensions import db
 from .models import Role, User
 from .passwords import burn_check_time, check_password, hash_password, needs_rehash
 from .sessions import end_user_sessions, rotate_token
 
+EMAIL_TAKEN = _l("An account with this email already exists.")
 ADMIN_ROLE = "admin"
 DEFAULT_ROLE = "user"
 
@@ -56,6 +59,30 @@ def create_user(
         is_active=True,
     )
     db.session.add(user)
+    return user
+
+
+def add_user_from(form, role: Role) -> User | None:
+    """Create a user from a PersonForm's fields and ``password``; the caller commits.
+
+    Returns None (and puts the error on the form) when the email is taken,
+    even by a request that got there a moment earlier: the unique index
+    decides, not the earlier look-up.
+    """
+    user = create_user(
+        name=form.name.data,
+        last_name=form.last_name.data,
+        paternity_name=form.paternity_name.data,
+        email=form.email.data,
+        password=form.password.data,
+        role=role,
+    )
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        form.email.errors.append(str(EMAIL_TAKEN))
+        return None
     return user
 
 

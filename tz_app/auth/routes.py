@@ -7,10 +7,9 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
-from sqlalchemy.exc import IntegrityError
 
 from .. import audit, throttle
-from ..accounts import DEFAULT_ROLE, authenticate, create_user, find_by_email, role_named
+from ..accounts import DEFAULT_ROLE, add_user_from, authenticate, role_named
 from ..extensions import db
 from ..permissions import login_required, public
 from ..sessions import client_ip, end_session, start_session
@@ -36,29 +35,13 @@ def signup():
         if role is None:
             # `flask seed` has not run: nothing a visitor can fix.
             return render_template("auth/signup.html", form=form, setup_missing=True), 503
-        if find_by_email(form.email.data) is not None:
-            form.email.errors.append(_("An account with this email already exists."))
-        else:
-            user = create_user(
-                name=form.name.data,
-                last_name=form.last_name.data,
-                paternity_name=form.paternity_name.data,
-                email=form.email.data,
-                password=form.password.data,
-                role=role,
-            )
-            try:
-                db.session.flush()
-            except IntegrityError:
-                # Someone signed up with the same email a moment ago.
-                db.session.rollback()
-                form.email.errors.append(_("An account with this email already exists."))
-            else:
-                start_session(user)
-                audit.record("user.signup", actor=user, target=user)
-                db.session.commit()
-                flash(_("Welcome, %(name)s! Your account is ready.", name=user.name), "success")
-                return _home()
+        user = add_user_from(form, role)
+        if user is not None:
+            start_session(user)
+            audit.record("user.signup", actor=user, target=user)
+            db.session.commit()
+            flash(_("Welcome, %(name)s! Your account is ready.", name=user.name), "success")
+            return _home()
     return render_template("auth/signup.html", form=form)
 
 

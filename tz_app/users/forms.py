@@ -1,51 +1,20 @@
 """The user form, shared by the edit page, the inline editor and admin create."""
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SelectField, StringField
-from wtforms.validators import DataRequired, InputRequired, Optional, ValidationError
+from wtforms import PasswordField, SelectField
+from wtforms.validators import InputRequired, Optional
 
-from ..accounts import find_by_email
+from ..forms import PersonForm
 from ..i18n import role_label
 from ..passwords import MAX_LENGTH as PASSWORD_MAX
 from ..validators import (
-    EMAIL_MAX,
-    NAME_MAX,
     PasswordPolicy,
-    email_format,
-    lower,
     max_length,
     printable,
-    strip,
 )
 
 
-class UserForm(FlaskForm):
-    name = StringField(
-        _l("First name"),
-        filters=[strip],
-        validators=[DataRequired(_l("This field is required.")), max_length(NAME_MAX), printable],
-    )
-    last_name = StringField(
-        _l("Last name"),
-        filters=[strip],
-        validators=[DataRequired(_l("This field is required.")), max_length(NAME_MAX), printable],
-    )
-    paternity_name = StringField(
-        _l("Patronymic"),
-        filters=[strip],
-        validators=[Optional(), max_length(NAME_MAX), printable],
-    )
-    email = EmailField(
-        _l("Email"),
-        filters=[strip, lower],
-        validators=[
-            DataRequired(_l("This field is required.")),
-            max_length(EMAIL_MAX),
-            printable,
-            email_format,
-        ],
-    )
+class UserForm(PersonForm):
     password = PasswordField(
         _l("New password"),
         description=_l("Leave empty to keep the current password."),
@@ -72,11 +41,6 @@ class UserForm(FlaskForm):
         for name in [f.name for f in self if f.name != "csrf_token"]:
             if name not in sent:
                 delattr(self, name)
-
-    def validate_email(self, field):
-        other = find_by_email(field.data)
-        if other is not None and (self.editing is None or other.id != self.editing.id):
-            raise ValidationError(_l("Another account already uses this email."))
 
 
 class NewUserForm(UserForm):

@@ -19,7 +19,8 @@ from sqlalchemy.exc import IntegrityError
 from .. import audit
 from ..accounts import (
     DEFAULT_ROLE,
-    create_user,
+    EMAIL_TAKEN,
+    add_user_from,
     deactivate,
     is_last_admin,
     role_named,
@@ -119,20 +120,8 @@ def create():
         form.role.data = DEFAULT_ROLE
     if form.validate_on_submit():
         role = role_named(form.role.data if roles else DEFAULT_ROLE)
-        user = create_user(
-            name=form.name.data,
-            last_name=form.last_name.data,
-            paternity_name=form.paternity_name.data,
-            email=form.email.data,
-            password=form.password.data,
-            role=role,
-        )
-        try:
-            db.session.flush()
-        except IntegrityError:
-            db.session.rollback()
-            form.email.errors.append(_("Another account already uses this email."))
-        else:
+        user = add_user_from(form, role)
+        if user is not None:
             audit.record("user.created", target=user, role=role.name)
             db.session.commit()
             if wants_json():
@@ -170,7 +159,7 @@ def update(user_id):
             db.session.commit()
         except IntegrityError:
             db.session.rollback()
-            form.email.errors.append(_("Another account already uses this email."))
+            form.email.errors.append(str(EMAIL_TAKEN))
         else:
             if wants_json():
                 return jsonify(user.to_dict())
