@@ -38,7 +38,7 @@ bench: $(STAMP)
 # Extract every string marked for translation, merge it into each catalogue,
 # and compile the catalogues the app loads.
 i18n: $(STAMP)
-	$(BIN)/pybabel extract -F babel.cfg -k _l --no-location --sort-output \
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k raw_gettext --no-location --sort-output \
 		--project tz_app --copyright-holder tz_app -o tz_app/translations/messages.pot .
 	$(BIN)/pybabel update -i tz_app/translations/messages.pot -d tz_app/translations \
 		--no-fuzzy-matching --ignore-obsolete

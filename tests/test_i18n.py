@@ -20,7 +20,14 @@ ROOT = Path(__file__).resolve().parent.parent
 TRANSLATIONS = ROOT / "tz_app" / "translations"
 TRANSLATED = [code for code in LANGUAGES if code != "en"]
 METHODS = [("tz_app/**.py", "python"), ("tz_app/templates/**.html", "jinja2")]
-KEYWORDS = {"_": None, "_l": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None}
+KEYWORDS = {
+    "_": None,
+    "_l": None,
+    "gettext": None,
+    "raw_gettext": None,
+    "ngettext": (1, 2),
+    "lazy_gettext": None,
+}
 
 
 def client_in(app, language: str):

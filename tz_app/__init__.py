@@ -18,7 +18,14 @@ from .cli import commands
 from .config import config_for_environment
 from .extensions import babel, csrf, db, migrate
 from .http import IdConverter, handle_http_error, handle_unexpected_error, security_headers
-from .i18n import FLAG_LABELS, LANGUAGES, role_label, select_locale
+from .i18n import (
+    FLAG_LABELS,
+    LANGUAGES,
+    role_label,
+    select_locale,
+    template_gettext,
+    template_ngettext,
+)
 from .logs import assign_request_id, configure_logging, echo_request_id
 from .permissions import ELEMENTS, can, current_user
 from .sessions import load_identity, write_auth_cookie
@@ -118,8 +125,12 @@ def register_cli(app: Flask) -> None:
 
 
 def register_template_helpers(app: Flask) -> None:
+    # Flask-Babel's own callables resolve the catalogue on every string; a
+    # users page has a few hundred of them.
+    app.jinja_env.install_gettext_callables(template_gettext, template_ngettext, newstyle=True)
     app.jinja_env.globals.update(
         can=can,
+        raw_gettext=template_gettext,
         ELEMENTS=ELEMENTS,
         LANGUAGES=LANGUAGES,
         FLAG_LABELS=FLAG_LABELS,

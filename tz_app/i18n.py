@@ -1,6 +1,7 @@
 """The interface language: the user's choice, then the browser's, then English."""
 
 from flask import current_app, g, has_request_context, request
+from flask_babel import get_translations
 from flask_babel import lazy_gettext as _l
 
 LANGUAGES = {"en": "English", "ru": "Русский", "uk": "Українська"}
@@ -35,8 +36,30 @@ def select_locale() -> str:
     return request.accept_languages.best_match(LANGUAGES) or DEFAULT_LANGUAGE
 
 
+def _translations():
+    """This request's catalogue, looked up once rather than on every string."""
+    cached = g.get("_tz_translations")
+    if cached is None:
+        cached = g._tz_translations = get_translations()
+    return cached
+
+
+def template_gettext(string: str) -> str:
+    return _translations().ugettext(string)
+
+
+def template_ngettext(singular: str, plural: str, n: int) -> str:
+    return _translations().ungettext(singular, plural, n)
+
+
 def role_label(name: str) -> str:
-    return str(ROLE_LABELS.get(name, name))
+    """A role's name in the interface language (built-in roles only), memoised per request."""
+    if not has_request_context():
+        return str(ROLE_LABELS.get(name, name))
+    labels = g.setdefault("_tz_role_labels", {})
+    if name not in labels:
+        labels[name] = str(ROLE_LABELS.get(name, name))
+    return labels[name]
 
 
 def set_language_cookie(response, language: str):
