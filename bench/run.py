@@ -161,9 +161,9 @@ def compare_pages(url: str, admin_id: int, rounds: int, seconds: float) -> dict:
         tz_rates.append(rate(tz, "/home/", seconds))
         base_rates.append(rate(base, "/home/", seconds))
     with counting(tz_app) as tz_sql:
-        tz.get("/home/")
+        tz_bytes = len(tz.get("/home/").data)
     with counting(base_app) as base_sql:
-        base.get("/home/")
+        base_bytes = len(base.get("/home/").data)
     deep = rate(tz, "/home/?page=4000", seconds) if admin_id else 0.0
     search = rate(tz, "/home/?q=shevchenko", seconds)
     for app in (tz_app, base_app):
@@ -174,10 +174,77 @@ def compare_pages(url: str, admin_id: int, rounds: int, seconds: float) -> dict:
         "tz": statistics.median(tz_rates),
         "base": statistics.median(base_rates),
         "tz_sql": len(tz_sql),
+        "tz_bytes": tz_bytes,
+        "base_bytes": base_bytes,
         "base_sql": len(base_sql),
         "deep": deep,
         "search": search,
     }
+
+
+def add_sessions(url: str, count: int) -> float:
+    """Insert ``count`` ended sessions in bulk; seconds taken."""
+    from datetime import UTC, datetime, timedelta
+
+    from psycopg import sql as psql
+
+    from tz_app.models import Session
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench"})
+    with app.app_context():
+        user_ids = list(db.session.scalars(select(User.id).limit(1000)))
+        now = datetime.now(UTC).replace(tzinfo=None)
+        columns = ["user_id", "token_hash", "created_at", "expires_at", "last_seen_at", "is_active"]
+        started = time.perf_counter()
+        connection = db.session.connection()
+        for first in range(0, count, 50_000):
+            rows = [
+                (
+                    user_ids[i % len(user_ids)],
+                    f"{i:064x}",
+                    now,
+                    now + timedelta(days=1),
+                    now,
+                    i % 2 == 0,
+                )
+                for i in range(first, min(first + 50_000, count))
+            ]
+            if connection.dialect.name == "postgresql":
+                copy_sql = psql.SQL("COPY sessions ({}) FROM STDIN").format(
+                    psql.SQL(", ").join(map(psql.Identifier, columns))
+                )
+                raw = connection.connection.driver_connection
+                with raw.cursor() as cursor, cursor.copy(copy_sql) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            else:
+                connection.execute(
+                    Session.__table__.insert(),
+                    [dict(zip(columns, row, strict=True)) for row in rows],
+                )
+        db.session.commit()
+        took = time.perf_counter() - started
+        maintenance = "VACUUM ANALYZE" if db.engine.dialect.name == "postgresql" else "ANALYZE"
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql(maintenance)
+        db.session.remove()
+        db.engine.dispose()
+    return took
+
+
+def identity_cost(url: str, sessions: int, rounds: int, seconds: float) -> tuple[float, float]:
+    """/profile/ requests per second (identity and a page, no list) before and after
+    the sessions table grows by ``sessions`` rows."""
+    _app, client = tz_client(url)
+    rate(client, "/profile/", 0.3)
+    before = statistics.median(rate(client, "/profile/", seconds) for _ in range(rounds))
+    add_sessions(url, sessions)
+    rate(client, "/profile/", 0.3)
+    after = statistics.median(rate(client, "/profile/", seconds) for _ in range(rounds))
+    with _app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    return before, after
 
 
 def compare_can(url: str, calls: int) -> tuple[float, float]:
@@ -259,7 +326,7 @@ def main() -> int:
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     kinds = ["sqlite"] + (["postgresql"] if postgres_available() else [])
-    rows, page_one = [], {}
+    rows, page_one, identity = [], {}, {}
     with tempfile.TemporaryDirectory() as workdir:
         for kind in kinds:
             for size in sizes:
@@ -275,10 +342,17 @@ def main() -> int:
                         f"{result['tz'] / result['base']:.2f}",
                         flush=True,
                     )
+                    if size == sizes[-1]:
+                        identity[kind] = identity_cost(url, 1_000_000, args.rounds, args.seconds)
+                        print(
+                            f"{kind:10} identity with 1,000,000 sessions: "
+                            f"{identity[kind][1] / identity[kind][0]:.2f} of before",
+                            flush=True,
+                        )
                     if size == sizes[0] and kind == kinds[0]:
                         can_rate, casbin_rate = compare_can(url, 200_000)
                         login_ms, bcrypt_ms = login_latency(url, 5)
-    report = render(rows, page_one, sizes, can_rate, casbin_rate, login_ms, bcrypt_ms)
+    report = render(rows, page_one, sizes, can_rate, casbin_rate, login_ms, bcrypt_ms, identity)
     print()
     print(report)
     RESULTS.write_text(report)
@@ -286,22 +360,24 @@ def main() -> int:
     return 0
 
 
-def render(rows, page_one, sizes, can_rate, casbin_rate, login_ms, bcrypt_ms) -> str:
+def render(rows, page_one, sizes, can_rate, casbin_rate, login_ms, bcrypt_ms, identity) -> str:
     lines = [
         f"Measured on {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
         f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}. "
         "Requests go through the whole WSGI stack in one process (Flask's test client), "
-        "the two apps alternating round by round; figures are medians.",
+        "the two apps alternating round by round; figures are medians. "
+        "tz_app's page carries more than the baseline's (navigation gated by can(), a "
+        "language switch, translated labels, inline-edit markup): see the bytes column.",
         "",
-        "| database | users | tz_app req/s | SQL/request | baseline req/s | SQL/request "
-        "| tz_app / baseline | page 4000 req/s | search req/s |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| database | users | tz_app req/s | SQL/request | page bytes | baseline req/s "
+        "| SQL/request | page bytes | tz_app / baseline | page 4000 req/s | search req/s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for kind, size, _took, r in rows:
         lines.append(
-            f"| {kind} | {size:,} | {r['tz']:.0f} | {r['tz_sql']} | {r['base']:.0f} | "
-            f"{r['base_sql']} | **{r['tz'] / r['base']:.2f}** | {r['deep']:.0f} | "
-            f"{r['search']:.0f} |"
+            f"| {kind} | {size:,} | {r['tz']:.0f} | {r['tz_sql']} | {r['tz_bytes']:,} | "
+            f"{r['base']:.0f} | {r['base_sql']} | {r['base_bytes']:,} | "
+            f"**{r['tz'] / r['base']:.2f}** | {r['deep']:.0f} | {r['search']:.0f} |"
         )
     lines.append("")
     for kind in dict.fromkeys(k for k, *_ in rows):
@@ -314,6 +390,12 @@ def render(rows, page_one, sizes, can_rate, casbin_rate, login_ms, bcrypt_ms) ->
     for kind, size, took, _ in rows:
         if size == sizes[-1]:
             lines.append(f"- {kind}: `seed --fake-users` inserted {size:,} users in {took:.1f} s.")
+    for kind, (before, after) in identity.items():
+        lines.append(
+            f"- {kind}: a signed-in page (`/profile/`) with 1,000,000 more rows in `sessions` "
+            f"runs at **{after / before:.2f}** of its rate before "
+            f"({before:.0f} → {after:.0f} req/s)."
+        )
     lines += [
         f"- `can()`: {can_rate:,.0f} calls/s; pycasbin enforce(): {casbin_rate:,.0f} calls/s; "
         f"ratio **{can_rate / casbin_rate:.0f}**.",
