@@ -193,7 +193,9 @@ def add_sessions(url: str, count: int) -> float:
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench"})
     with app.app_context():
         user_ids = list(db.session.scalars(select(User.id).limit(1000)))
-        now = datetime.now(UTC).replace(tzinfo=None)
+        # Aware UTC times: the column type takes them on SQLite, and PostgreSQL's
+        # COPY into a timestamp column keeps the UTC wall time.
+        now = datetime.now(UTC)
         columns = ["user_id", "token_hash", "created_at", "expires_at", "last_seen_at", "is_active"]
         started = time.perf_counter()
         connection = db.session.connection()

@@ -271,3 +271,55 @@ def test_two_hundred_concurrent_mixed_requests(cluster):
     finally:
         engine.dispose()
     assert stored == {uid: name for _, _, uid, name, _ in updates}
+
+
+def test_what_an_attacker_tries_over_http(cluster):
+    """Fixation, open redirects, missing CSRF, brute force: against gunicorn itself."""
+    a, b, _ = cluster
+    attacker = Browser()
+    attacker.get(a.url + "/login/")
+    cookie = http.cookiejar.Cookie(
+        0,
+        "custom_sessionid",
+        "planted-by-attacker",
+        None,
+        False,
+        "127.0.0.1",
+        False,
+        False,
+        "/",
+        True,
+        False,
+        None,
+        False,
+        None,
+        None,
+        {},
+    )
+    attacker.jar.set_cookie(cookie)
+    status, headers, _ = attacker.post(
+        a.url + "/login/",
+        {"email": "user@test.com", "password": "user123", "next": "//evil.example/"},
+    )
+    assert status == 302 and headers["Location"] == "/home/"
+    assert attacker.cookie() not in (None, "planted-by-attacker")
+    status, headers, _ = attacker.get(b.url + "/home/")
+    assert (
+        headers["X-Frame-Options"] == "DENY"
+        and "frame-ancestors" in headers["Content-Security-Policy"]
+    )
+    assert headers["Cache-Control"] == "no-store"
+    no_token = attacker.request("POST", b.url + "/logout/", {})
+    assert no_token[0] == 400
+    assert attacker.signed_in(a.url)
+
+    guesser = Browser()
+    guesser.get(b.url + "/login/")
+    answers = [
+        guesser.post(
+            (a.url, b.url)[n % 2] + "/login/", {"email": "victim@example.com", "password": "x"}
+        )
+        for n in range(6)
+    ]
+    assert [s for s, _, _ in answers] == [200] * 4 + [429] * 2
+    assert int(answers[-1][1]["Retry-After"]) > 0

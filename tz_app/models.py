@@ -241,16 +241,3 @@ class AuditEvent(db.Model):
     def __repr__(self) -> str:
         return f"<AuditEvent {self.kind} actor={self.actor_id} target={self.target_id}>"
 
-
-__all__ = [
-    "ACTIONS",
-    "FLAGS",
-    "AccessRoleRule",
-    "AuditEvent",
-    "BusinessElement",
-    "Counter",
-    "Role",
-    "Session",
-    "User",
-    "utcnow",
-]
