@@ -34,6 +34,7 @@ screenshots: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -r requirements-bench.txt
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.workers
 
 # Extract every string marked for translation, merge it into each catalogue,
 # and compile the catalogues the app loads.
