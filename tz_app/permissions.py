@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
+from .accounts import ADMIN_ROLE
 from .extensions import db
 from .http import wants_json
 from .i18n import role_label
@@ -33,7 +34,7 @@ ACTION_LABELS = {
 
 # The admin role keeps every right on these, so the system never loses the
 # ability to manage its own rights.
-LOCKED_ROLE = "admin"
+LOCKED_ROLE = ADMIN_ROLE
 LOCKED_ELEMENTS = ("roles", "access_rules")
 
 
