@@ -129,3 +129,42 @@ def test_concurrent_signups_with_one_email_make_one_account(database_url, backen
         with instance.app_context():
             db.session.remove()
             db.engine.dispose()
+
+
+def test_concurrent_updates_of_one_user_keep_search_text_true(
+    database_url, backend, app, make_user
+):
+    """Two editors change different fields of one user at once: both land, and the
+    user is found by the names actually stored."""
+    admin = make_user("admin")
+    targets = [make_user("user", name=f"Old{n}", last_name="Before") for n in range(8)]
+    apps = [make_test_app(database_url) for _ in range(2)]
+    clients = []
+    for instance in apps:
+        client = instance.test_client()
+        login(client, admin.email)
+        clients.append((client, csrf_token(client, "/home/")))
+
+    def edit(job):
+        (client, token), uid, field, value = job
+        return client.post(
+            f"/users/{uid}/update/",
+            data={field: value, "csrf_token": token},
+            headers={"Accept": "application/json"},
+        ).status_code
+
+    jobs = []
+    for n, target in enumerate(targets):
+        jobs.append((clients[0], target.id, "name", f"First{n}"))
+        jobs.append((clients[1], target.id, "last_name", f"Last{n}"))
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        assert set(pool.map(edit, jobs)) == {200}
+    with app.app_context():
+        for n, target in enumerate(targets):
+            user = db.session.get(User, target.id)
+            assert (user.name, user.last_name) == (f"First{n}", f"Last{n}")
+            assert user.search_text.startswith(f"first{n} last{n} "), user.search_text
+    for instance in apps:
+        with instance.app_context():
+            db.session.remove()
+            db.engine.dispose()

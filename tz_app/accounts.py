@@ -2,7 +2,7 @@
 
 from flask import g
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select, true
+from sqlalchemy import func, select, true, update
 from sqlalchemy.exc import IntegrityError
 
 from .extensions import db
@@ -21,6 +21,23 @@ def find_by_email(email: str) -> User | None:
 
 def role_named(name: str) -> Role | None:
     return db.session.scalar(select(Role).where(Role.name == name))
+
+
+def lock_for_update(user: User) -> None:
+    """Hold ``user``'s row until the transaction ends, and reload it.
+
+    A no-op UPDATE takes the row lock on PostgreSQL and the write lock on
+    SQLite alike, so two requests changing the same user run one after the
+    other, and the second starts from what the first stored (the derived
+    ``search_text`` included).
+    """
+    db.session.execute(
+        update(User)
+        .where(User.id == user.id)
+        .values(id=User.id)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.refresh(user)
 
 
 def authenticate(email: str, password: str) -> User | None:

@@ -16,6 +16,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     event,
+    inspect,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -122,10 +123,24 @@ def search_key(*parts: str | None) -> str:
     return " ".join(p.casefold() for p in parts if p)
 
 
+SEARCHED_FIELDS = ("name", "last_name", "paternity_name", "email")
+
+
 @event.listens_for(User, "before_insert")
 @event.listens_for(User, "before_update")
 def _refresh_search_text(_mapper, _connection, user: User) -> None:
-    user.search_text = search_key(user.name, user.last_name, user.paternity_name, user.email)
+    """Keep ``search_text`` in step with the fields it is made of.
+
+    Only when one of them changes: a password or status change must not write
+    it from values another request may have changed meanwhile. Views that
+    change names lock the row first (tz_app.accounts.lock_for_update).
+    """
+    state = inspect(user)
+    if state.has_identity and not any(
+        state.attrs[f].history.has_changes() for f in SEARCHED_FIELDS
+    ):
+        return
+    user.search_text = search_key(*(getattr(user, f) for f in SEARCHED_FIELDS))
 
 
 class Session(db.Model):
@@ -240,4 +255,3 @@ class AuditEvent(db.Model):
 
     def __repr__(self) -> str:
         return f"<AuditEvent {self.kind} actor={self.actor_id} target={self.target_id}>"
-

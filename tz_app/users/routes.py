@@ -23,6 +23,7 @@ from ..accounts import (
     add_user_from,
     deactivate,
     is_last_admin,
+    lock_for_update,
     role_named,
     set_password,
 )
@@ -154,6 +155,7 @@ def update(user_id):
     form = UserForm(editing=user, role_names=role_choices())
     form.keep_only(request.form)
     if form.validate():
+        lock_for_update(user)
         changed = apply_changes(user, form)
         try:
             db.session.commit()
