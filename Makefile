@@ -35,6 +35,8 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -r requirements-bench.txt
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.workers
+	$(BIN)/python -m bench.keepalive
+	$(BIN)/python -m bench.forgot_timing
 
 # Extract every string marked for translation, merge it into each catalogue,
 # and compile the catalogues the app loads.

@@ -1,37 +1,24 @@
 """The plain way, for comparison: Flask-Login's signed cookie and a role check in code.
 
-Same tables, same query, a page of the same size; what differs is how the
+Same tables, same query, the same columns and rows; what differs is how the
 user is identified (a signed cookie, then the user loaded by id), how rights
 are decided (role names compared in the view and the template), and how the
 list is paged (Flask-SQLAlchemy's paginate: count(*) then OFFSET).
+
+``/home/`` renders ``templates/baseline/home.html``, loaded by name and so
+compiled once, as anyone would write it. ``/home/inline/`` renders the same
+source with render_template_string, which compiles it on every request: how
+this baseline used to be measured, kept to show what that cost.
 """
 
-from flask import Flask, abort, render_template_string, request
+from pathlib import Path
+
+from flask import Flask, abort, render_template, render_template_string, request
 from flask_login import LoginManager, current_user, login_required, login_user
 from sqlalchemy import select
 
 from tz_app.extensions import db
 from tz_app.models import User
-
-PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Users</title>
-<link rel="stylesheet" href="/static/app.css"></head>
-<body><header><a href="/">tz_app</a> {{ current_user.name }} {{ current_user.role.name }}</header>
-<main><h1>Users</h1>
-<p>Showing {{ page.first }}–{{ page.last }} of {{ page.total }}.</p>
-<table><thead><tr><th>Last name</th><th>First name</th><th>Patronymic</th><th>Email</th>
-<th>Role</th><th></th></tr></thead><tbody>
-{% for u in page.items %}
-<tr data-user-id="{{ u.id }}"><td>{{ u.last_name }}</td><td>{{ u.name }}</td>
-<td>{{ u.paternity_name or '' }}</td><td>{{ u.email }}</td><td>{{ u.role.name }}</td>
-<td>{% if current_user.role.name == 'admin' or u.id == current_user.id %}
-<a href="/users/{{ u.id }}/edit/" data-action="edit">Edit</a>
-<form method="post" action="/users/{{ u.id }}/delete/"><button data-action="delete">Delete</button>
-</form>{% endif %}</td></tr>
-{% endfor %}
-</tbody></table>
-{% for n in range(1, [page.pages, 8]|min + 1) %}<a href="?page={{ n }}">{{ n }}</a> {% endfor %}
-</main></body></html>"""
 
 
 class LoginUser:
@@ -50,8 +37,12 @@ class LoginUser:
         return getattr(self.user, name)
 
 
+TEMPLATE = "baseline/home.html"
+
+
 def create_baseline_app(database_url: str) -> Flask:
     app = Flask(__name__)
+    inline_source = (Path(app.root_path) / "templates" / TEMPLATE).read_text()
     app.config.update(SECRET_KEY="baseline", SQLALCHEMY_DATABASE_URI=database_url)
     db.init_app(app)
     login_manager = LoginManager(app)
@@ -66,9 +57,7 @@ def create_baseline_app(database_url: str) -> Flask:
         login_user(LoginUser(db.get_or_404(User, user_id)))
         return "ok"
 
-    @app.get("/home/")
-    @login_required
-    def home():
+    def users_page():
         if current_user.role.name not in ("admin", "manager"):
             abort(403)
         stmt = (
@@ -76,7 +65,16 @@ def create_baseline_app(database_url: str) -> Flask:
             .where(User.is_active.is_(True))
             .order_by(User.last_name, User.name, User.id)
         )
-        page = db.paginate(stmt, page=request.args.get("page", 1, type=int), per_page=20)
-        return render_template_string(PAGE, page=page)
+        return db.paginate(stmt, page=request.args.get("page", 1, type=int), per_page=20)
+
+    @app.get("/home/")
+    @login_required
+    def home():
+        return render_template(TEMPLATE, page=users_page())
+
+    @app.get("/home/inline/")
+    @login_required
+    def home_inline():
+        return render_template_string(inline_source, page=users_page())
 
     return app

@@ -1,16 +1,18 @@
 """tz_app against the plain way, side by side in one run: ``make bench``.
 
 Builds databases with 1,000 and 100,000 users (SQLite, and PostgreSQL when it
-answers), then measures, alternating the two apps round by round:
-requests per second of /home/ page 1 signed in as admin through the whole WSGI
-stack, with the SQL statements each request sends; can() against pycasbin's
-enforcer; and sign-in latency at the default bcrypt cost. Prints a table and
-writes it to bench/results.md.
+answers), then measures, alternating round by round so that a busy machine
+slows every figure alike: requests per second of /home/ page 1 signed in as
+admin through the whole WSGI stack, for tz_app, the baseline (bench.baseline)
+and the baseline as it used to be measured (its template compiled on every
+request), with the SQL statements each request sends; searches for a common
+word, a rare one and words of two and one characters; can() against
+pycasbin's enforcer; and sign-in latency at the default bcrypt cost. Prints
+the report (bench.report) and writes it to bench/results.md.
 """
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -28,6 +30,7 @@ from sqlalchemy import event, select
 from sqlalchemy.engine import make_url
 
 from bench.baseline import create_baseline_app
+from bench.report import render
 from tz_app import create_app
 from tz_app.extensions import db
 from tz_app.models import User
@@ -151,35 +154,53 @@ def rate(client, path: str, seconds: float) -> float:
     return done / elapsed
 
 
+# What the search columns search for: (label, query). Fake users are named
+# from 20 last names and 26 first names, and have hex emails.
+SEARCHES = [
+    # Every 20th user, all together near the middle of the list.
+    ("common word", "shevchenko"),
+    # One user, by the start of an address.
+    ("rare word", "fake424."),
+    # Two letters in a quarter of the names: too short for a trigram index.
+    ("two letters", "ko"),
+    # One letter nobody's name or address holds: every row is read.
+    ("one letter", "q"),
+]
+
+
 def compare_pages(url: str, admin_id: int, rounds: int, seconds: float) -> dict:
+    """Page 1 of tz_app and both baselines, and tz_app's searches, round by round."""
     tz_app, tz = tz_client(url)
     base_app, base = baseline_client(url, admin_id)
-    for client in (tz, base):  # warm caches, connections and templates
-        rate(client, "/home/", 0.3)
-    tz_rates, base_rates = [], []
+    runs = {
+        "tz": (tz, "/home/"),
+        "profile": (tz, "/profile/"),
+        "base": (base, "/home/"),
+        "inline": (base, "/home/inline/"),
+        **{label: (tz, "/home/?q=" + query) for label, query in SEARCHES},
+    }
+    for client, path in runs.values():  # warm caches, connections and templates
+        rate(client, path, 0.3)
+    rates = {name: [] for name in runs}
     for _ in range(rounds):
-        tz_rates.append(rate(tz, "/home/", seconds))
-        base_rates.append(rate(base, "/home/", seconds))
+        for name, (client, path) in runs.items():
+            rates[name].append(rate(client, path, seconds))
+    result = {name: statistics.median(values) for name, values in rates.items()}
     with counting(tz_app) as tz_sql:
-        tz_bytes = len(tz.get("/home/").data)
+        result["tz_bytes"] = len(tz.get("/home/").data)
     with counting(base_app) as base_sql:
-        base_bytes = len(base.get("/home/").data)
-    deep = rate(tz, "/home/?page=4000", seconds) if admin_id else 0.0
-    search = rate(tz, "/home/?q=shevchenko", seconds)
+        result["base_bytes"] = len(base.get("/home/").data)
+    result["tz_sql"], result["base_sql"] = len(tz_sql), len(base_sql)
+    for label, query in SEARCHES:
+        with counting(tz_app) as sql:
+            tz.get("/home/?q=" + query)
+        result[label + " sql"] = len(sql)
+    result["deep"] = rate(tz, "/home/?page=4000", seconds) if admin_id else 0.0
     for app in (tz_app, base_app):
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
-    return {
-        "tz": statistics.median(tz_rates),
-        "base": statistics.median(base_rates),
-        "tz_sql": len(tz_sql),
-        "tz_bytes": tz_bytes,
-        "base_bytes": base_bytes,
-        "base_sql": len(base_sql),
-        "deep": deep,
-        "search": search,
-    }
+    return result
 
 
 def add_sessions(url: str, count: int) -> float:
@@ -297,11 +318,12 @@ def login_latency(url: str, tries: int) -> tuple[float, float]:
         user.password_hash = hash_password("admin123")
         db.session.commit()
         stored = user.password_hash.encode()
-    client = app.test_client()
-    page = client.get("/login/").get_data(as_text=True)
-    token = page.split('name="csrf-token" content="')[1].split('"')[0]
     logins, checks = [], []
     for _ in range(tries):
+        # A new browser each time: signing in replaces the CSRF token.
+        client = app.test_client()
+        page = client.get("/login/").get_data(as_text=True)
+        token = page.split('name="csrf-token" content="')[1].split('"')[0]
         started = time.perf_counter()
         response = client.post(
             "/login/",
@@ -323,8 +345,8 @@ def login_latency(url: str, tries: int) -> tuple[float, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,100000")
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--seconds", type=float, default=1.0)
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--seconds", type=float, default=0.6)
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     kinds = ["sqlite"] + (["postgresql"] if postgres_available() else [])
@@ -341,7 +363,8 @@ def main() -> int:
                         f"{kind:10} {size:>7} users: built in {took:5.1f}s, tz_app "
                         f"{result['tz']:6.0f} req/s ({result['tz_sql']} SQL), baseline "
                         f"{result['base']:6.0f} req/s ({result['base_sql']} SQL), ratio "
-                        f"{result['tz'] / result['base']:.2f}",
+                        f"{result['tz'] / result['base']:.2f}; searches "
+                        + ", ".join(f"{q} {result[label]:.0f}" for label, q in SEARCHES),
                         flush=True,
                     )
                     if size == sizes[-1]:
@@ -354,58 +377,14 @@ def main() -> int:
                     if size == sizes[0] and kind == kinds[0]:
                         can_rate, casbin_rate = compare_can(url, 200_000)
                         login_ms, bcrypt_ms = login_latency(url, 5)
-    report = render(rows, page_one, sizes, can_rate, casbin_rate, login_ms, bcrypt_ms, identity)
+    report = render(
+        rows, page_one, sizes, SEARCHES, can_rate, casbin_rate, login_ms, bcrypt_ms, identity
+    )
     print()
     print(report)
     RESULTS.write_text(report)
     print(f"written to {RESULTS}")
     return 0
-
-
-def render(rows, page_one, sizes, can_rate, casbin_rate, login_ms, bcrypt_ms, identity) -> str:
-    lines = [
-        f"Measured on {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}. "
-        "Requests go through the whole WSGI stack in one process (Flask's test client), "
-        "the two apps alternating round by round; figures are medians. "
-        "tz_app's page carries more than the baseline's (navigation gated by can(), a "
-        "language switch, translated labels, inline-edit markup): see the bytes column.",
-        "",
-        "| database | users | tz_app req/s | SQL/request | page bytes | baseline req/s "
-        "| SQL/request | page bytes | tz_app / baseline | page 4000 req/s | search req/s |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for kind, size, _took, r in rows:
-        lines.append(
-            f"| {kind} | {size:,} | {r['tz']:.0f} | {r['tz_sql']} | {r['tz_bytes']:,} | "
-            f"{r['base']:.0f} | {r['base_sql']} | {r['base_bytes']:,} | "
-            f"**{r['tz'] / r['base']:.2f}** | {r['deep']:.0f} | {r['search']:.0f} |"
-        )
-    lines.append("")
-    for kind in dict.fromkeys(k for k, *_ in rows):
-        if (kind, sizes[0]) in page_one and (kind, sizes[-1]) in page_one:
-            ratio = page_one[(kind, sizes[-1])] / page_one[(kind, sizes[0])]
-            lines.append(
-                f"- {kind}: page 1 at {sizes[-1]:,} users runs at **{ratio:.2f}** of its rate "
-                f"at {sizes[0]:,}."
-            )
-    for kind, size, took, _ in rows:
-        if size == sizes[-1]:
-            lines.append(f"- {kind}: `seed --fake-users` inserted {size:,} users in {took:.1f} s.")
-    for kind, (before, after) in identity.items():
-        lines.append(
-            f"- {kind}: a signed-in page (`/profile/`) with 1,000,000 more rows in `sessions` "
-            f"runs at **{after / before:.2f}** of its rate before "
-            f"({before:.0f} → {after:.0f} req/s)."
-        )
-    lines += [
-        f"- `can()`: {can_rate:,.0f} calls/s; pycasbin enforce(): {casbin_rate:,.0f} calls/s; "
-        f"ratio **{can_rate / casbin_rate:.0f}**.",
-        f"- Sign-in at bcrypt cost 12: {login_ms:.0f} ms, of which bcrypt {bcrypt_ms:.0f} ms "
-        f"and everything else {login_ms - bcrypt_ms:.1f} ms.",
-        "",
-    ]
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

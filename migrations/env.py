@@ -85,6 +85,12 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            # A migration may rewrite a large table: DB_STATEMENT_TIMEOUT bounds
+            # requests, not this. The lock timeout stays, so a migration queued
+            # behind a long transaction fails fast instead of stalling every page.
+            connection.exec_driver_sql("SET statement_timeout = 0")
+            connection.commit()  # a session setting: it outlasts this transaction
         context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
 
         with context.begin_transaction():

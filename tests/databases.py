@@ -52,6 +52,8 @@ def make_test_app(database_url: str, **overrides):
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SECRET_KEY": "test-secret",
         "BCRYPT_ROUNDS": 4,
+        # Required with APP_ENV=production, which some tests build.
+        "PUBLIC_URL": "http://localhost:5000",
     }
     config.update(overrides)
     return create_app(config)

@@ -44,7 +44,14 @@ class Browser:
     def post(self, url, data, accept="text/html"):
         if self.token is None:
             self.get(url.split("/", 3)[0] + "//" + url.split("/", 3)[2] + "/login/")
-        return self.request("POST", url, {**data, "csrf_token": self.token}, accept)
+        status, headers, text = self.request(
+            "POST", url, {**data, "csrf_token": self.token}, accept
+        )
+        if status in (301, 302, 303) and headers.get("Location"):
+            # A browser loads the page it is sent to, and with it a CSRF token
+            # for the session as it is now (a new one after signing in or out).
+            self.get(urllib.parse.urljoin(url, headers["Location"]))
+        return status, headers, text
 
     def login(self, base, email, password):
         self.get(base + "/login/")

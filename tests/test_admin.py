@@ -1,9 +1,11 @@
 """Administration: the rules matrix, roles, creating users and the audit log."""
 
 import re
+from pathlib import Path
 
 from conftest import login, make_test_app, post
 
+from tz_app.admin.audit_log import KINDS
 from tz_app.extensions import db
 from tz_app.models import FLAGS, AuditEvent, BusinessElement, Role, User
 from tz_app.rules import matrix, set_flags
@@ -304,3 +306,16 @@ def test_audit_page_is_admin_only(signed_in):
     for role in ("manager", "user"):
         client, _ = signed_in(role)
         assert client.get("/admin/audit/").status_code == 403
+
+
+def test_every_audit_kind_the_code_records_has_a_label():
+    """The audit log names each event in words, never by its code."""
+    source = "\n".join(p.read_text() for p in Path("tz_app").rglob("*.py"))
+    recorded = set(
+        re.findall(
+            r'^[A-Z_]+ = "((?:auth|user|password|email|role|rules|session)\.\w+)"', source, re.M
+        )
+    )
+    recorded |= set(re.findall(r'audit\.record\(\s*"([a-z_]+\.[a-z_]+)"', source))
+    assert len(recorded) > 25
+    assert sorted(recorded - set(KINDS)) == []

@@ -1,12 +1,16 @@
 """Headers, bad input and races: what an attacker or a clumsy client meets."""
 
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
+import psycopg
 import pytest
-from conftest import csrf_token, login, make_test_app, post
+from conftest import _pg_admin_conninfo, csrf_token, login, make_test_app, post
 
 from tz_app.extensions import db
 from tz_app.models import User
+from tz_app.passwords import hash_password
 
 
 def test_security_headers_on_pages(client, make_user):
@@ -168,3 +172,114 @@ def test_concurrent_updates_of_one_user_keep_search_text_true(
         with instance.app_context():
             db.session.remove()
             db.engine.dispose()
+
+
+def test_csrf_secret_planted_before_sign_in_is_worthless_after(app, make_user):
+    """An attacker's Flask session cookie, planted before the victim signs in, carries no token."""
+    victim = make_user("user")
+    browser = app.test_client()
+    planted = csrf_token(browser, "/login/")  # the attacker's session, now in this browser
+    assert login(browser, victim.email).status_code == 302
+    refused = browser.post("/logout/", data={"csrf_token": planted})
+    assert refused.status_code == 400
+    assert browser.get("/home/").status_code == 200  # still signed in
+    fresh = csrf_token(browser, "/home/")
+    assert fresh != planted
+    assert browser.post("/logout/", data={"csrf_token": fresh}).status_code == 302
+
+
+def test_csrf_secret_does_not_outlive_sign_out(app, make_user):
+    """On a shared browser, the token of the person who signed out is no good for the next one."""
+    first, second = make_user("user"), make_user("user")
+    browser = app.test_client()
+    login(browser, first.email)
+    before = csrf_token(browser, "/home/")
+    assert browser.post("/logout/", data={"csrf_token": before}).status_code == 302
+    assert login(browser, second.email).status_code == 302
+    assert browser.post("/logout/", data={"csrf_token": before}).status_code == 400
+
+
+def _sign_in(client, account):
+    for email in (account.email, "nobody@example.com"):
+        assert login(client, email, "a wrong password").status_code == 200
+    assert login(client, account.email, account.password).status_code == 302
+
+
+def _sign_up(client, account):
+    fields = {"name": "New", "last_name": "Person", "email": "new-person@example.com"}
+    phrase = {"password": "slow hash phrase", "password_confirm": "slow hash phrase"}
+    assert post(client, "/signup/", {**fields, **phrase}).status_code == 302
+
+
+def _own_row_password(client, account):
+    assert login(client, account.email, account.password).status_code == 302
+    token = csrf_token(client, "/home/")
+    sent = {"password": "another slow phrase"}
+    assert post(client, f"/users/{account.id}/update/", sent, token=token).status_code == 302
+
+
+def _profile_password(client, account):
+    assert login(client, account.email, account.password).status_code == 302
+    new = "another slow phrase"
+    sent = {"current_password": account.password, "new_password": new, "new_password_confirm": new}
+    token = csrf_token(client, "/profile/")
+    assert post(client, "/profile/password/", sent, token=token).status_code == 302
+
+
+def _admin_creates_a_user(client, account):
+    assert login(client, account.email, account.password).status_code == 302
+    fields = {"name": "Made", "last_name": "ByAdmin", "email": "made-by-admin@example.com"}
+    token = csrf_token(client, "/users/new/")
+    sent = {**fields, "password": "slow hash phrase", "role": "user"}
+    assert post(client, "/users/new/", sent, token=token).status_code == 302
+
+
+@pytest.mark.parametrize(
+    "action",
+    [_sign_in, _sign_up, _own_row_password, _profile_password, _admin_creates_a_user],
+    ids=lambda action: action.__name__.strip("_"),
+)
+def test_no_transaction_stays_open_while_bcrypt_works(database_url, backend, make_user, action):
+    """No request holds a transaction (no locks, no idle backend in one) while it hashes."""
+    if backend != "postgresql":
+        pytest.skip("pg_stat_activity shows the transactions")
+    slow = make_test_app(database_url, BCRYPT_ROUNDS=13)
+    account = make_user("admin")
+    with slow.app_context():
+        user = db.session.get(User, account.id)
+        user.password_hash = hash_password(account.password, rounds=13)
+        db.session.commit()
+        name = db.engine.url.database
+    started = time.perf_counter()
+    hash_password("timing one check", rounds=13)
+    bcrypt_seconds = time.perf_counter() - started
+    ages = []  # how long each open transaction seen had been open, in seconds
+    done = threading.Event()
+
+    def watch():
+        with psycopg.connect(_pg_admin_conninfo(), autocommit=True) as conn:
+            while not done.is_set():
+                ages.extend(
+                    row[0]
+                    for row in conn.execute(
+                        "SELECT extract(epoch FROM now() - xact_start)::float "
+                        "FROM pg_stat_activity WHERE datname = %s "
+                        "AND pid <> pg_backend_pid() AND xact_start IS NOT NULL",
+                        (name,),
+                    )
+                )
+                time.sleep(0.01)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        action(slow.test_client(), account)
+    finally:
+        done.set()
+        watcher.join()
+        with slow.app_context():
+            db.session.remove()
+            db.engine.dispose()
+    assert ages, "the watcher saw no transaction at all"
+    # With bcrypt inside, a transaction stays open for the whole hash, or longer.
+    assert max(ages) < bcrypt_seconds * 0.75, (max(ages), bcrypt_seconds)

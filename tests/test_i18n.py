@@ -19,7 +19,11 @@ from tz_app.models import User
 ROOT = Path(__file__).resolve().parent.parent
 TRANSLATIONS = ROOT / "tz_app" / "translations"
 TRANSLATED = [code for code in LANGUAGES if code != "en"]
-METHODS = [("tz_app/**.py", "python"), ("tz_app/templates/**.html", "jinja2")]
+METHODS = [
+    ("tz_app/**.py", "python"),
+    ("tz_app/templates/**.html", "jinja2"),
+    ("tz_app/templates/**.txt", "jinja2"),
+]
 KEYWORDS = {
     "_": None,
     "_l": None,

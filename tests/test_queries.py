@@ -46,8 +46,10 @@ def test_identity_is_one_statement(app, signed_in):
     client.get("/profile/")
     with statements(app) as seen:
         assert client.get("/profile/").status_code == 200
-    assert len(seen) == 1, seen
+    # The identity, then the page's own: a pending change of address.
+    assert len(seen) == 2, seen
     assert "sessions" in seen[0] and "users" in seen[0] and "roles" in seen[0]
+    assert "mail_queue" in seen[1] and "link_tokens" in seen[1]
 
 
 def test_last_seen_is_written_at_most_once_a_minute(app, signed_in):
@@ -77,8 +79,9 @@ def test_a_rule_change_costs_one_reload_then_nothing(app, signed_in):
         client.get("/profile/")
     with statements(app) as second:
         client.get("/profile/")
-    assert len(first) == 3  # identity, then the manager's rules and the role names
-    assert len(second) == 1
+    # Identity, the manager's rules and the role names, and the page's pending email change.
+    assert len(first) == 4
+    assert len(second) == 2
 
 
 def counters(app):

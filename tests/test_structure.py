@@ -1,8 +1,33 @@
 """No route can be added without a guard from tz_app.permissions."""
 
+import re
+from pathlib import Path
+
 from tz_app import create_app
 
-PUBLIC = {"main.index", "main.healthz", "main.language", "auth.login", "auth.signup", "static"}
+PUBLIC = {
+    "main.index",
+    "main.healthz",
+    "main.language",
+    "auth.login",
+    "auth.signup",
+    "recovery.forgot_password",
+    "recovery.reset_password",
+    "recovery.accept_invitation",
+    "recovery.verify_email",
+    "recovery.resend_confirmation",
+    "static",
+}
+# Pages with a form, shown by GET and sent to the same address by POST.
+FORM_PAGES = {
+    "auth.login",
+    "auth.signup",
+    "users.create",
+    "recovery.forgot_password",
+    "recovery.reset_password",
+    "recovery.accept_invitation",
+    "recovery.verify_email",
+}
 
 
 def _app():
@@ -32,7 +57,7 @@ def test_state_changes_are_posts_only():
     app = _app()
     for rule in app.url_map.iter_rules():
         methods = rule.methods - {"HEAD", "OPTIONS"}
-        if rule.endpoint in ("auth.login", "auth.signup", "users.create"):
+        if rule.endpoint in FORM_PAGES:
             assert methods == {"GET", "POST"}
         elif "POST" in methods:
             assert methods == {"POST"}, f"{rule.rule} mixes POST with {methods}"
@@ -46,3 +71,18 @@ def test_a_new_unguarded_route_is_caught():
         return "nobody checked"
 
     assert unguarded_routes(app) == ["/oops/ (oops)"]
+
+
+# What the README's how-to makes, not what the repository holds.
+ADDED_BY_THE_READER = {"tz_app/translations/pl/LC_MESSAGES/messages.po"}
+
+
+def test_every_file_and_folder_the_readme_names_exists():
+    """The README points readers at tests, scripts and modules; none of them may be missing."""
+    root = Path(__file__).resolve().parent.parent
+    text = (root / "README.md").read_text()
+    named = set(re.findall(r"(?<![\w/.])((?:tests|bench|tz_app|migrations|docs)/[\w./-]*\w)", text))
+    named -= ADDED_BY_THE_READER
+    assert len(named) > 10
+    missing = sorted(p for p in named if not (root / p).exists())
+    assert missing == []

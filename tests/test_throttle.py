@@ -1,7 +1,7 @@
 """Login throttling: per email, in the database, shared by every app instance."""
 
 import pytest
-from conftest import PASSWORD, login, make_test_app
+from conftest import PASSWORD, csrf_token, login, make_test_app, post
 
 from tz_app.extensions import db
 from tz_app.models import AuditEvent
@@ -103,3 +103,45 @@ def test_limit_is_configurable(database_url, make_user, limit, app):
     with custom.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+def change_password(client, current, new="a fresh passphrase here"):
+    return post(
+        client,
+        "/profile/password/",
+        {"current_password": current, "new_password": new, "new_password_confirm": new},
+        token=csrf_token(client, "/profile/"),
+    )
+
+
+def test_current_password_guesses_share_the_sign_in_limit(app, signed_in):
+    """A stolen session is no password oracle: wrong current passwords lock the account."""
+    client, account = signed_in("user")
+    answers = [change_password(client, f"guess number {n}").status_code for n in range(5)]
+    assert answers == [400] * 4 + [429]
+    refused = change_password(client, PASSWORD)
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    assert "Too many failed sign-in attempts" in refused.get_data(as_text=True)
+    # The same count locks sign-in, and the password is unchanged.
+    assert login(app.test_client(), account.email).status_code == 429
+    with app.app_context():
+        kinds = db.session.scalars(
+            db.select(AuditEvent.kind).where(AuditEvent.email == account.email)
+        ).all()
+    assert kinds.count("auth.password_check_failed") == 5
+    assert "user.password_changed" not in kinds
+
+
+def test_sign_in_failures_count_toward_the_current_password_check(app, signed_in):
+    client, account = signed_in("user")
+    fail(app.test_client(), account.email, 4)
+    assert change_password(client, "one more guess").status_code == 429
+
+
+def test_a_right_current_password_starts_the_count_again(app, signed_in):
+    client, account = signed_in("user")
+    fail(app.test_client(), account.email, 4)
+    assert change_password(client, PASSWORD).status_code == 302
+    assert [fail(app.test_client(), account.email).status_code for _ in range(5)] == [200] * 4 + [
+        429
+    ]

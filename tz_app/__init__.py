@@ -1,13 +1,12 @@
 """tz_app: user accounts with custom server-side sessions and database-stored RBAC."""
 
-import logging
 import os
 
 from flask import Flask, g, request
 from flask_babel import get_locale
 from sqlalchemy import event
-from sqlalchemy.exc import OperationalError
-from werkzeug.exceptions import HTTPException, ServiceUnavailable
+from sqlalchemy.exc import IntegrityError
+from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import main
@@ -17,7 +16,17 @@ from .auth.routes import bp as auth_bp
 from .cli import commands
 from .config import config_for_environment
 from .extensions import babel, csrf, db, migrate
-from .http import IdConverter, handle_http_error, handle_unexpected_error, security_headers
+from .health import DatabaseProbe
+from .http import (
+    DATABASE_UNAVAILABLE,
+    IdConverter,
+    handle_database_unavailable,
+    handle_http_error,
+    handle_integrity_error,
+    handle_unexpected_error,
+    release_session,
+    security_headers,
+)
 from .i18n import (
     FLAG_LABELS,
     LANGUAGES,
@@ -27,7 +36,9 @@ from .i18n import (
     template_ngettext,
 )
 from .logs import assign_request_id, configure_logging, echo_request_id
+from .mail import init_app as init_mail
 from .permissions import ELEMENTS, can, current_user
+from .recovery.routes import bp as recovery_bp
 from .sessions import load_identity, write_auth_cookie
 from .users.routes import bp as users_bp
 
@@ -69,12 +80,17 @@ def register_extensions(app: Flask) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
     app.url_map.converters["id"] = IdConverter
     db.init_app(app)
+    # Runs before Flask-SQLAlchemy's own teardown, which would raise on a
+    # connection the database dropped.
+    app.teardown_appcontext(release_session)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             event.listen(db.engine, "connect", _sqlite_pragmas)
+    app.extensions["tz_health"] = DatabaseProbe(app.config["SQLALCHEMY_DATABASE_URI"])
     migrate.init_app(app, db, directory=MIGRATIONS_DIR)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
+    init_mail(app)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -90,18 +106,14 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(users_bp)
     app.register_blueprint(account_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(recovery_bp)
 
 
 def register_error_handlers(app: Flask) -> None:
-    def database_unavailable(error: OperationalError):
-        logging.getLogger("tz_app.db").error("database unavailable: %s", error.orig)
-        db.session.rollback()
-        return handle_http_error(
-            ServiceUnavailable("The service is briefly unavailable. Please try again shortly.")
-        )
-
     app.register_error_handler(HTTPException, handle_http_error)
-    app.register_error_handler(OperationalError, database_unavailable)
+    for error in DATABASE_UNAVAILABLE:
+        app.register_error_handler(error, handle_database_unavailable)
+    app.register_error_handler(IntegrityError, handle_integrity_error)
     app.register_error_handler(Exception, handle_unexpected_error)
 
 

@@ -1,12 +1,16 @@
 """Account operations shared by the views and the CLI: the callers commit."""
 
+import secrets
+from dataclasses import dataclass
+
 from flask import g
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select, true, update
+from sqlalchemy import select, true, update
 from sqlalchemy.exc import IntegrityError
 
+from .emails import normalize_email
 from .extensions import db
-from .models import Role, User
+from .models import UNUSABLE_PASSWORD_PREFIX, Role, User
 from .passwords import burn_check_time, check_password, hash_password, needs_rehash
 from .sessions import end_user_sessions, rotate_token
 
@@ -16,7 +20,7 @@ DEFAULT_ROLE = "user"
 
 
 def find_by_email(email: str) -> User | None:
-    return db.session.scalar(select(User).where(User.email == email.strip().lower()))
+    return db.session.scalar(select(User).where(User.email == normalize_email(email)))
 
 
 def role_named(name: str) -> Role | None:
@@ -40,21 +44,37 @@ def lock_for_update(user: User) -> None:
     db.session.refresh(user)
 
 
-def authenticate(email: str, password: str) -> User | None:
+@dataclass(frozen=True)
+class Verified:
+    """A user whose password was just checked, and what the check read.
+
+    ``epoch`` is the user's session epoch at the time (see
+    tz_app.sessions.start_session); ``upgraded_hash`` a new hash at the
+    configured cost when the stored one was made at another, to store once
+    the sign-in goes ahead.
+    """
+
+    user: User
+    epoch: int
+    upgraded_hash: str | None = None
+
+
+def authenticate(email: str, password: str) -> Verified | None:
     """The active user with this email and password, or None.
 
-    Costs one bcrypt check whether or not the account exists. A hash made at
-    an outdated cost is upgraded on the way (the caller commits).
+    Costs one bcrypt check whether or not the account exists. The account is
+    read and that transaction ended before bcrypt runs: a sign-in holds no
+    lock and no transaction while it hashes.
     """
     user = find_by_email(email)
+    db.session.commit()
     if user is None:
         burn_check_time(password)
         return None
     if not check_password(user.password_hash, password) or not user.is_active:
         return None
-    if needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
-    return user
+    upgraded = hash_password(password) if needs_rehash(user.password_hash) else None
+    return Verified(user, user.session_epoch, upgraded)
 
 
 def create_user(
@@ -62,16 +82,20 @@ def create_user(
     name: str,
     last_name: str,
     email: str,
-    password: str,
+    password_hash: str | None,
     role: Role,
     paternity_name: str | None = None,
 ) -> User:
+    """A new active user with a ``hash_password`` hash; without one, an invited account.
+
+    An invited account has no usable password until its invitation is accepted.
+    """
     user = User(
         name=name,
         last_name=last_name,
         paternity_name=paternity_name or None,
-        email=email.strip().lower(),
-        password_hash=hash_password(password),
+        email=normalize_email(email),
+        password_hash=password_hash or unusable_password_hash(),
         role=role,
         is_active=True,
     )
@@ -79,19 +103,27 @@ def create_user(
     return user
 
 
+def unusable_password_hash() -> str:
+    """A stored password no password matches, unique like a real hash (an invited account)."""
+    return UNUSABLE_PASSWORD_PREFIX + secrets.token_urlsafe(32)
+
+
 def add_user_from(form, role: Role) -> User | None:
     """Create a user from a PersonForm's fields and ``password``; the caller commits.
 
-    Returns None (and puts the error on the form) when the email is taken,
+    An empty ``password`` (an administrator's invitation) leaves the account
+    without a usable one. Returns None (and puts the error on the form) when the email is taken,
     even by a request that got there a moment earlier: the unique index
     decides, not the earlier look-up.
     """
+    # bcrypt outside any transaction: what the request read so far is done with.
+    db.session.commit()
     user = create_user(
         name=form.name.data,
         last_name=form.last_name.data,
         paternity_name=form.paternity_name.data,
         email=form.email.data,
-        password=form.password.data,
+        password_hash=hash_password(form.password.data) if form.password.data else None,
         role=role,
     )
     try:
@@ -103,14 +135,15 @@ def add_user_from(form, role: Role) -> User | None:
     return user
 
 
-def set_password(user: User, password: str) -> int:
-    """Change the password and end every other session of the user.
+def set_password_hash(user: User, password_hash: str) -> int:
+    """Store a new password (its ``hash_password`` hash) and end every other session.
 
-    When users change their own password, their current session stays but gets
-    a new token, so a copy of the old cookie is worthless. Returns how many
-    sessions ended.
+    The caller hashes before the transaction that calls this, so no lock is
+    held while bcrypt works. When users change their own password, their
+    current session stays but gets a new token, so a copy of the old cookie
+    is worthless. Returns how many sessions ended.
     """
-    user.password_hash = hash_password(password)
+    user.password_hash = password_hash
     current = g.get("auth_session")
     keep = current if current is not None and current.user_id == user.id else None
     ended = end_user_sessions(user, keep=keep)
@@ -128,15 +161,25 @@ def deactivate(user: User) -> None:
 def is_last_admin(user: User) -> bool:
     """Whether ``user`` is the only active administrator.
 
-    Takes a row lock on the admin role first (PostgreSQL), so two admins
-    removing each other at once cannot both succeed.
+    Every change that could remove an administrator asks this first, and the
+    question takes the admin role's row with a no-op UPDATE: a row lock on
+    PostgreSQL, the write lock on SQLite (where SELECT ... FOR UPDATE locks
+    nothing). Two admins removing each other at once so run one after the
+    other, and the second decides on what the first stored: the target's role
+    and state are read after the lock, never taken from the object in hand.
+    Callers lock the target's row first (``lock_for_update``): always the
+    user's row, then the role's, so two such changes never deadlock.
     """
-    if user.role.name != ADMIN_ROLE or not user.is_active:
-        return False
-    db.session.execute(select(Role.id).where(Role.name == ADMIN_ROLE).with_for_update())
-    others = db.session.scalar(
-        select(func.count(User.id))
-        .join(User.role)
-        .where(Role.name == ADMIN_ROLE, User.is_active == true(), User.id != user.id)
+    db.session.execute(
+        update(Role)
+        .where(Role.name == ADMIN_ROLE)
+        .values(id=Role.id)
+        .execution_options(synchronize_session=False)
     )
-    return others == 0
+    admins = db.session.scalars(
+        select(User.id)
+        .join(User.role)
+        .where(Role.name == ADMIN_ROLE, User.is_active == true())
+        .limit(2)
+    ).all()
+    return admins == [user.id]

@@ -1,15 +1,20 @@
 """Command-line tools: ``flask seed``, ``create-admin``, ``rules`` and ``sessions``."""
 
+import signal
+
 import click
+from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import delete, false, inspect, or_, select
 
 from . import audit
 from .accounts import ADMIN_ROLE, create_user, find_by_email, role_named
+from .emails import normalize_email
 from .extensions import db
-from .models import FLAGS, BusinessElement, Role, Session, utcnow
-from .passwords import password_problems
+from .mail import Delivery, MailDeliverer, deliver_batch
+from .models import EMAIL_MAX, FLAGS, BusinessElement, Role, Session, utcnow
+from .passwords import hash_password, password_problems
 from .rules import LockedRuleError, describe_change, elements, matrix, roles, set_flags
 from .seed import seed_demo_users, seed_fake_users, seed_rules
 from .sessions import idle_cutoff
@@ -71,6 +76,13 @@ def create_admin_command(email: str, password: str, name: str, last_name: str) -
     role = role_named(ADMIN_ROLE)
     if role is None:
         raise click.ClickException("No admin role yet: run 'flask seed' first.")
+    email = normalize_email(email)
+    try:
+        validate_email(email, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise click.ClickException(f"{email!r} is not a valid email address: {exc}") from None
+    if len(email) > EMAIL_MAX:
+        raise click.ClickException(f"The email address is longer than {EMAIL_MAX} characters.")
     problems = password_problems(password, email)
     if problems:
         raise click.ClickException(" ".join(problems))
@@ -79,7 +91,15 @@ def create_admin_command(email: str, password: str, name: str, last_name: str) -
         raise click.ClickException(
             f"{user.email} already has an account; use 'flask rules' or the site to change it."
         )
-    user = create_user(name=name, last_name=last_name, email=email, password=password, role=role)
+    user = create_user(
+        name=name,
+        last_name=last_name,
+        email=email,
+        password_hash=hash_password(password),
+        role=role,
+    )
+    # Whoever runs the command vouches for the address.
+    user.email_verified_at = utcnow()
     db.session.flush()
     audit.record("user.created", actor=None, target=user, role=ADMIN_ROLE, via="cli")
     db.session.commit()
@@ -182,4 +202,50 @@ def sessions_purge() -> None:
     click.echo(f"Deleted {result.rowcount} ended or expired sessions.")
 
 
-commands = [seed_command, create_admin_command, rules_group, sessions_group]
+@click.group("mail")
+def mail_group() -> None:
+    """Deliver queued mail."""
+
+
+@mail_group.command("deliver")
+@click.option("--watch", is_flag=True, help="Keep delivering until stopped (Ctrl-C, SIGTERM).")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.05),
+    default=None,
+    help="Seconds between looks for due mail while watching (default MAIL_POLL_INTERVAL).",
+)
+@with_appcontext
+def mail_deliver(watch: bool, interval: float | None) -> None:
+    """Send the mail that is due: once (exit status 1 if any failed), or until stopped."""
+    if not current_app.config["MAIL_ENABLED"]:
+        raise click.ClickException("Mail is off: set MAIL_SERVER to deliver mail.")
+    _require_schema()
+    total = Delivery()
+
+    def count(batch: Delivery) -> None:
+        total.sent += batch.sent
+        total.failed += batch.failed
+        total.dropped += batch.dropped
+        if watch and batch.claimed:
+            click.echo(f"Sent {batch.sent}, failed {batch.failed}, dropped {batch.dropped}.")
+
+    if watch:
+        deliverer = MailDeliverer(
+            current_app._get_current_object(), interval=interval, on_batch=count
+        )
+        # Stop between batches, never between SMTP and the record of a letter.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: deliverer.stop())
+        deliverer.run()
+    else:
+        while (batch := deliver_batch()).claimed:
+            count(batch)
+    click.echo(f"Sent {total.sent}, failed {total.failed}.")
+    if total.dropped:
+        click.echo(f"Dropped {total.dropped} with nothing to send (no such account).")
+    if total.failed and not watch:
+        raise SystemExit(1)
+
+
+commands = [seed_command, create_admin_command, rules_group, sessions_group, mail_group]

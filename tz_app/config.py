@@ -4,8 +4,13 @@ import os
 import warnings
 from pathlib import Path
 from typing import ClassVar
+from urllib.parse import urlsplit
+
+from sqlalchemy.engine import make_url
 
 DEV_SECRET_KEY = "dev-only-insecure-key-change-me"
+DEV_PUBLIC_URL = "http://localhost:5000"
+MAIL_DELIVERIES = ("process", "command")
 
 
 class ConfigError(RuntimeError):
@@ -22,8 +27,70 @@ def _int_env(name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
 
 
+def _bool_env(name: str, default: bool) -> bool:
+    raw = (os.environ.get(name) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
 def _sqlite_url(instance_path: str) -> str:
     return "sqlite:///" + str(Path(instance_path) / "tz_app.sqlite3")
+
+
+def database_connect_args(url: str, statement_timeout: float, connect_timeout: float) -> dict:
+    """DBAPI connect() arguments that bound how long the database may keep a caller waiting.
+
+    PostgreSQL: ``connect_timeout`` (psycopg's shortest is 2 s), and
+    ``statement_timeout`` and ``lock_timeout`` set for the whole connection
+    when it opens, at no cost per request; options already in the URL come
+    after ours, so they win. TCP keep-alives and ``tcp_user_timeout`` end a
+    connection whose server stopped answering at the network level.
+    SQLite: how long to wait for another connection's lock before
+    "database is locked".
+    """
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return {"timeout": statement_timeout}
+    if backend != "postgresql":
+        return {}
+    milliseconds = round(statement_timeout * 1000)
+    options = f"-c statement_timeout={milliseconds} -c lock_timeout={milliseconds}"
+    args = {
+        "options": " ".join(filter(None, [options, parsed.query.get("options")])),
+        # A server that vanished from the network (no reset, no answer) is
+        # given up on by the kernel after the timeouts, not after ~15 minutes.
+        "keepalives": 1,
+        "keepalives_idle": max(1, round(statement_timeout)),
+        "keepalives_interval": 1,
+        "keepalives_count": 3,
+        "tcp_user_timeout": milliseconds + round(connect_timeout * 1000),
+    }
+    if "connect_timeout" not in parsed.query:
+        args["connect_timeout"] = connect_timeout
+    return args
+
+
+def _engine_options(settings: dict) -> dict:
+    """The engine's options with the database timeouts added.
+
+    A connection the database dropped (a restart, a failover) is found by a
+    ping when it leaves the pool, not by the page that would have used it.
+    """
+    options = dict(settings["SQLALCHEMY_ENGINE_OPTIONS"])
+    options.setdefault("pool_pre_ping", True)
+    timeouts = database_connect_args(
+        settings["SQLALCHEMY_DATABASE_URI"],
+        settings["DB_STATEMENT_TIMEOUT"],
+        settings["DB_CONNECT_TIMEOUT"],
+    )
+    options["connect_args"] = {**timeouts, **options.get("connect_args", {})}
+    return options
 
 
 class Config:
@@ -51,6 +118,18 @@ class Config:
     LOGIN_MAX_FAILURES = 5
     LOGIN_FAILURE_WINDOW = 15 * 60
 
+    # Mail (tz_app.mail). The SMTP backend of Flask-Mailman whatever the
+    # environment; seconds an SMTP conversation may stall; how often an idle
+    # deliverer looks for due mail; how long a deliverer's claim on queued
+    # mail lasts before another may take it over. MAIL_DELIVERY "process"
+    # runs a deliverer thread in each app process, "command" leaves delivery
+    # to ``flask mail deliver --watch``.
+    MAIL_BACKEND = "smtp"
+    MAIL_TIMEOUT = 10
+    MAIL_POLL_INTERVAL = 5
+    MAIL_CLAIM_SECONDS = 300
+    MAIL_DELIVERY = "process"
+
     def __init__(self, instance_path: str):
         self.SECRET_KEY = os.environ.get("SECRET_KEY") or None
         self.SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL") or _sqlite_url(instance_path)
@@ -62,6 +141,25 @@ class Config:
         # How many reverse proxies stand in front of the app and set
         # X-Forwarded-For/-Proto/-Host; 0 trusts none of those headers.
         self.TRUSTED_PROXIES = _int_env("TRUSTED_PROXIES", 0)
+        # Seconds a statement or a lock wait / a new connection may take before
+        # the request gets 503.
+        self.DB_STATEMENT_TIMEOUT = _int_env("DB_STATEMENT_TIMEOUT", 10)
+        self.DB_CONNECT_TIMEOUT = _int_env("DB_CONNECT_TIMEOUT", 5)
+        # Where people reach the app: every link in a mail is built from it.
+        self.PUBLIC_URL = os.environ.get("PUBLIC_URL") or None
+        self.MAIL_SERVER = os.environ.get("MAIL_SERVER") or None
+        self.MAIL_PORT = _int_env("MAIL_PORT", 25)
+        self.MAIL_USE_TLS = _bool_env("MAIL_USE_TLS", False)
+        self.MAIL_USE_SSL = _bool_env("MAIL_USE_SSL", False)
+        self.MAIL_USERNAME = os.environ.get("MAIL_USERNAME") or None
+        self.MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD") or None
+        self.MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER") or None
+        self.MAIL_DELIVERY = os.environ.get("MAIL_DELIVERY") or self.MAIL_DELIVERY
+        self.MAIL_OUTBOX = str(Path(instance_path) / "outbox")
+        self.PASSWORD_RESET_TTL = _int_env("PASSWORD_RESET_TTL", 3600)
+        self.EMAIL_TOKEN_TTL = _int_env("EMAIL_TOKEN_TTL", 3 * 24 * 3600)
+        self.INVITE_TTL = _int_env("INVITE_TTL", 7 * 24 * 3600)
+        self.REQUIRE_VERIFIED_EMAIL = _bool_env("REQUIRE_VERIFIED_EMAIL", False)
 
     def finalize(self, settings: dict) -> None:
         """Check the merged settings; fill in what may default. Raises ConfigError."""
@@ -75,9 +173,42 @@ class Config:
             settings["SECRET_KEY"] = DEV_SECRET_KEY
         if not 4 <= settings["BCRYPT_ROUNDS"] <= 31:
             raise ConfigError("BCRYPT_ROUNDS must be between 4 and 31")
-        for name in ("SESSION_LIFETIME", "SESSION_IDLE_TIMEOUT"):
+        for name in (
+            "SESSION_LIFETIME",
+            "SESSION_IDLE_TIMEOUT",
+            "DB_STATEMENT_TIMEOUT",
+            "DB_CONNECT_TIMEOUT",
+            "PASSWORD_RESET_TTL",
+            "EMAIL_TOKEN_TTL",
+            "INVITE_TTL",
+        ):
             if settings[name] <= 0:
                 raise ConfigError(f"{name} must be a positive number of seconds")
+        settings["SQLALCHEMY_ENGINE_OPTIONS"] = _engine_options(settings)
+        _finalize_mail(settings)
+
+
+def _finalize_mail(settings: dict) -> None:
+    """Check PUBLIC_URL and the mail settings; decide whether mail can be sent at all.
+
+    Without MAIL_SERVER, development and testing write mail to the outbox
+    folder; production has no mail (MAIL_ENABLED is False) and says so at start.
+    """
+    url = (settings.get("PUBLIC_URL") or DEV_PUBLIC_URL).strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+        raise ConfigError(
+            f"PUBLIC_URL must be the address people reach the app at, such as "
+            f"https://accounts.example.com; got {url!r}"
+        )
+    settings["PUBLIC_URL"] = url
+    if settings["MAIL_USE_TLS"] and settings["MAIL_USE_SSL"]:
+        raise ConfigError("Set MAIL_USE_TLS (STARTTLS) or MAIL_USE_SSL, not both")
+    if settings["MAIL_DELIVERY"] not in MAIL_DELIVERIES:
+        raise ConfigError(f"MAIL_DELIVERY must be one of {', '.join(MAIL_DELIVERIES)}")
+    settings["MAIL_ENABLED"] = bool(settings["MAIL_SERVER"]) or settings["APP_ENV"] != "production"
+    if not settings["MAIL_DEFAULT_SENDER"]:
+        settings["MAIL_DEFAULT_SENDER"] = f"noreply@{parts.hostname}"
 
 
 class DevelopmentConfig(Config):
@@ -87,6 +218,7 @@ class DevelopmentConfig(Config):
 class TestingConfig(Config):
     APP_ENV = "testing"
     TESTING = True
+    MAIL_DELIVERY = "command"
 
     def __init__(self, instance_path: str):
         super().__init__(instance_path)
@@ -104,6 +236,11 @@ class ProductionConfig(Config):
             raise ConfigError(
                 "SECRET_KEY must be set to a long random value when APP_ENV=production "
                 "(for example: python -c 'import secrets; print(secrets.token_hex(32))')"
+            )
+        if not settings.get("PUBLIC_URL"):
+            raise ConfigError(
+                "PUBLIC_URL must be set when APP_ENV=production: the address people reach "
+                "the app at (links in mail are built from it), such as https://accounts.example.com"
             )
         super().finalize(settings)
 

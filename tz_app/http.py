@@ -5,10 +5,19 @@ import logging
 from flask import current_app, g, jsonify, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, InternalServerError
-from werkzeug.routing import IntegerConverter
+from sqlalchemy.exc import (
+    DisconnectionError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from werkzeug.exceptions import Conflict, HTTPException, InternalServerError, ServiceUnavailable
+from werkzeug.routing import BaseConverter, ValidationError
 
 from .extensions import db
+from .numbers import parse_id
 
 log = logging.getLogger("tz_app.http")
 
@@ -26,11 +35,25 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 
 
-class IdConverter(IntegerConverter):
-    """A database id: 1 to 2**31-1, so a huge number is a 404, not a DB error."""
+class IdConverter(BaseConverter):
+    """A database id in a URL: ASCII digits, 1 to ID_MAX; anything else is a 404.
 
-    def __init__(self, url_map):
-        super().__init__(url_map, min=1, max=2**31 - 1)
+    Werkzeug's ``int`` converter matches ``\\d``, which takes any script's
+    digits (``/users/٣/`` would be user 3); a huge number would reach the
+    database and fail there.
+    """
+
+    regex = "[0-9]+"
+    weight = 50
+
+    def to_python(self, value: str) -> int:
+        number = parse_id(value)
+        if number is None:
+            raise ValidationError()
+        return number
+
+    def to_url(self, value: int) -> str:
+        return str(int(value))
 
 
 def wants_json() -> bool:
@@ -87,11 +110,30 @@ def form_errors(form) -> dict[str, list[str]]:
     return {name: [str(m) for m in messages] for name, messages in form.errors.items()}
 
 
+def release_session(_error: BaseException | None = None) -> None:
+    """End the request's database session; never raises, never waits on the database.
+
+    A connection the database dropped cannot even roll back: it is thrown
+    away instead. Objects the request loaded stay readable (detached), so an
+    error page can still be built from what the request already knew. Run at
+    the end of every request too: a failure there would turn a page already
+    rendered into an empty 500.
+    """
+    try:
+        db.session.remove()
+    except SQLAlchemyError:
+        db.session().invalidate()
+        db.session.remove()
+
+
 def handle_http_error(error: HTTPException):
-    """One handler for every error page, HTML or JSON as the client asked."""
+    """One handler for every error page, HTML or JSON as the client asked.
+
+    A 5xx page is built without the database: it may be the reason for it.
+    """
     code = error.code or 500
     if code >= 500:
-        db.session.rollback()
+        release_session()
     title, description = error_texts(error)
     if wants_json():
         response = jsonify(error=error.name, message=description, status=code)
@@ -110,6 +152,32 @@ def handle_http_error(error: HTTPException):
         if name.lower() != "content-type":
             response.headers[name] = value
     return response
+
+
+def handle_integrity_error(error: IntegrityError):
+    """Answer 409, with nothing kept, for a constraint no view caught.
+
+    A unique name another request took a moment earlier is the data refusing
+    the change, a conflict, not a server error. Only the error's type is
+    logged: PostgreSQL's message quotes the conflicting value (an email).
+    """
+    log.warning("conflict on %s %s: %s", request.method, request.path, type(error.orig).__name__)
+    db.session.rollback()
+    return handle_http_error(Conflict())
+
+
+# The database is down, refusing connections, or kept a statement or a lock
+# wait past DB_STATEMENT_TIMEOUT: psycopg's QueryCanceled and LockNotAvailable
+# arrive as OperationalError, a pool that cannot hand out a connection in time
+# as PoolTimeoutError.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, DisconnectionError, PoolTimeoutError)
+
+
+def handle_database_unavailable(error: SQLAlchemyError):
+    logging.getLogger("tz_app.db").error(
+        "database unavailable: %s", getattr(error, "orig", None) or error
+    )
+    return handle_http_error(ServiceUnavailable())
 
 
 def handle_unexpected_error(error: Exception):

@@ -3,6 +3,7 @@
 from flask import current_app, g, has_request_context, request
 from flask_babel import get_translations
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import inspect
 
 LANGUAGES = {"en": "English", "ru": "Русский", "uk": "Українська"}
 DEFAULT_LANGUAGE = "en"
@@ -24,12 +25,15 @@ FLAG_LABELS = {
 
 
 def select_locale() -> str:
-    """The language for this request. Never queries: the user is already loaded."""
+    """The language for this request. Never queries, so error pages can be built
+    while the database is gone: the user's choice counts only as already loaded."""
     if not has_request_context():
         return DEFAULT_LANGUAGE
     user = g.get("user")
-    if user is not None and user.locale in LANGUAGES:
-        return user.locale
+    if user is not None:
+        saved = inspect(user).attrs.locale.loaded_value
+        if saved in LANGUAGES:
+            return saved
     chosen = request.cookies.get(LANGUAGE_COOKIE)
     if chosen in LANGUAGES:
         return chosen

@@ -12,12 +12,15 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    Integer,
     String,
     TypeDecorator,
     UniqueConstraint,
+    case,
     event,
     inspect,
 )
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
@@ -76,28 +79,68 @@ class Role(db.Model):
         return f"<Role {self.name}>"
 
 
+NAME_MAX = 100
+EMAIL_MAX = 254
+# str.casefold() makes at most three characters of one (ß → ss, ﬃ → ffi).
+CASEFOLD_GROWTH = 3
+# Room for the three names and the email folded, and the spaces between them.
+SEARCH_TEXT_MAX = CASEFOLD_GROWTH * (3 * NAME_MAX + EMAIL_MAX) + 3
+# An invited account's password hash starts with this: no bcrypt hash does,
+# so no password matches it (tz_app.passwords.check_password).
+UNUSABLE_PASSWORD_PREFIX = "!"
+
+
 class User(db.Model):
     __tablename__ = "users"
     __table_args__ = (Index("ix_users_active_sort", "is_active", "last_name", "name", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(100))
-    last_name: Mapped[str] = mapped_column(String(100))
-    paternity_name: Mapped[str | None] = mapped_column(String(100))
-    # Stored lower-cased, so uniqueness and look-ups ignore case on every database.
-    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(NAME_MAX))
+    last_name: Mapped[str] = mapped_column(String(NAME_MAX))
+    paternity_name: Mapped[str | None] = mapped_column(String(NAME_MAX))
+    # Stored in one normal form (tz_app.emails.normalize_email), so uniqueness
+    # and look-ups ignore case and compatibility forms on every database.
+    email: Mapped[str] = mapped_column(String(EMAIL_MAX), unique=True)
     password_hash: Mapped[str] = mapped_column(String(128))
     role_id: Mapped[int] = mapped_column(ForeignKey("roles.id"), index=True)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Moves on whenever every session of the user is ended (password change,
+    # deletion): a sign-in that read the account before that cannot start a
+    # session after it (tz_app.sessions.start_session).
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Names and email folded to lower case, kept up to date on every flush:
-    # one column to search, indexed for substring search on PostgreSQL.
-    search_text: Mapped[str] = mapped_column(String(600), default="")
+    # one column to search, indexed for substring search (tz_app.users.search).
+    search_text: Mapped[str] = mapped_column(String(SEARCH_TEXT_MAX), default="")
     # The interface language the user chose (tz_app.i18n.LANGUAGES), if any.
     locale: Mapped[str | None] = mapped_column(String(8))
+    # When the owner of the address confirmed it; None while unconfirmed.
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     role: Mapped[Role] = relationship(lazy="joined", innerjoin=True)
+
+    @property
+    def has_usable_password(self) -> bool:
+        """False for an invited account, whose password nobody has set yet."""
+        return not self.password_hash.startswith(UNUSABLE_PASSWORD_PREFIX)
+
+    @hybrid_property
+    def email_state(self) -> str:
+        """``invited``, ``confirmed`` or ``unconfirmed``, as pages show it."""
+        if not self.has_usable_password:
+            return "invited"
+        return "confirmed" if self.email_verified_at is not None else "unconfirmed"
+
+    @email_state.inplace.expression
+    @classmethod
+    def _email_state_expression(cls):
+        """The same in SQL, for lists that select columns rather than users."""
+        return case(
+            (cls.password_hash.startswith(UNUSABLE_PASSWORD_PREFIX), "invited"),
+            (cls.email_verified_at.is_not(None), "confirmed"),
+            else_="unconfirmed",
+        )
 
     @property
     def full_name(self) -> str:
@@ -255,3 +298,67 @@ class AuditEvent(db.Model):
 
     def __repr__(self) -> str:
         return f"<AuditEvent {self.kind} actor={self.actor_id} target={self.target_id}>"
+
+
+class MailMessage(db.Model):
+    """A letter to send: what (``kind``) and to whom, never the rendered mail.
+
+    The deliverer renders it, and issues any link token, just before handing
+    it to SMTP (tz_app.mail), so no live link ever rests in this table.
+    ``params`` are small JSON values for the letter, never a token.
+    """
+
+    __tablename__ = "mail_queue"
+    __table_args__ = (Index("ix_mail_queue_due", "sent_at", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    # For letters addressed to an address rather than to a user's own.
+    to_email: Mapped[str | None] = mapped_column(String(EMAIL_MAX))
+    language: Mapped[str | None] = mapped_column(String(8))
+    params: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Failed attempts so far.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # A deliverer's lease: until then no other deliverer takes the row, after
+    # it (the deliverer died) any may.
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+
+    user: Mapped[User | None] = relationship()
+
+    def __repr__(self) -> str:
+        return f"<MailMessage {self.id} {self.kind} sent={self.sent_at is not None}>"
+
+
+class LinkToken(db.Model):
+    """A link sent by mail (password reset, email confirmation, invitation).
+
+    Only the SHA-256 of the random token is stored. It is valid while unused,
+    unexpired, and while the user's ``session_epoch`` is what it was at issue:
+    a password change, a deletion or "end every session" voids it.
+    """
+
+    __tablename__ = "link_tokens"
+    __table_args__ = (Index("ix_link_tokens_user_purpose", "user_id", "purpose"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(20))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # The address being confirmed; for an email change, the new one.
+    email: Mapped[str] = mapped_column(String(EMAIL_MAX))
+    epoch: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+
+    def __repr__(self) -> str:
+        return f"<LinkToken {self.id} {self.purpose} user={self.user_id}>"

@@ -3,19 +3,23 @@
 from dataclasses import dataclass
 from math import ceil
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ScalarSelect, Select, func, select
 
 from .extensions import db
+from .numbers import plain_int
 
 MAX_PER_PAGE = 100
 
 
 def clamp_int(raw: str | None, default: int, low: int, high: int) -> int:
-    """``raw`` as an int within [low, high]; ``default`` when it is not a number."""
-    try:
-        value = int(raw) if raw is not None and len(raw) <= 20 else default
-    except ValueError:
-        value = default
+    """``raw`` as an int within [low, high]; ``default`` when it is not a number.
+
+    Out of range is clamped, never an error: ``page=0`` is the first page and
+    ``per_page=10000`` the largest page there is.
+    """
+    value = plain_int(raw)
+    if value is None:
+        return default
     return max(low, min(high, value))
 
 
@@ -52,38 +56,73 @@ class Page:
         return out
 
 
+def count_rows(stmt: Select, cap: int | None = None) -> tuple[int, bool]:
+    """How many rows ``stmt`` returns, and whether there are more than that.
+
+    With ``cap``, counting stops past ``cap`` rows, so that a broad search
+    never counts the whole table: the answer is then (cap, True).
+    """
+    counted = stmt.order_by(None)
+    if cap is not None:
+        counted = counted.limit(cap + 1)
+    total = db.session.scalar(select(func.count()).select_from(counted.subquery()))
+    if cap is not None and total > cap:
+        return cap, True
+    return total, False
+
+
+def last_page(total: int, per_page: int) -> int:
+    return max(1, ceil(total / per_page))
+
+
 def paginate(
     stmt: Select,
     page: int,
     per_page: int,
     *,
-    total: int | None = None,
+    total: int | ScalarSelect | None = None,
     count_cap: int | None = None,
     key=None,
 ) -> Page:
     """Run ``stmt`` for one page; a page past the end shows the last page.
 
-    ``total``, when the caller knows it (a maintained counter), saves the
-    count. Otherwise the rows are counted, stopping at ``count_cap`` if given
-    so that a broad search never counts the whole table.
+    ``total``, when the caller knows it, saves the count: a number, or a
+    select that reads it (a maintained counter), which a select of columns
+    reads with the page in one statement (each row then also has ``total``).
+    Otherwise the rows are counted, up to ``count_cap`` if given.
 
     ``key`` (the primary key column) pages by a deferred join: the offset is
     walked over the sort index alone, and only the page's rows are read, so a
     deep page costs far less than an OFFSET over whole rows.
+
+    The items are entities for a select of one entity, rows for a select of
+    columns.
     """
+    if isinstance(total, ScalarSelect):
+        rows = fetch(_window(stmt, page, per_page, key).add_columns(total.label("total")))
+        if rows and rows[0].total is not None:
+            return Page(items=rows, page=page, per_page=per_page, total=rows[0].total)
+        # No rows: an empty list, or a page past the end. Read the total alone.
+        total = db.session.scalar(select(total))
     more = False
     if total is None:
-        counted = stmt.order_by(None)
-        if count_cap is not None:
-            counted = counted.limit(count_cap + 1)
-        total = db.session.scalar(select(func.count()).select_from(counted.subquery()))
-        if count_cap is not None and total > count_cap:
-            total, more = count_cap, True
-    last = max(1, ceil(total / per_page))
-    page = min(page, last)
+        total, more = count_rows(stmt, count_cap)
+    page = min(page, last_page(total, per_page))
+    items = fetch(_window(stmt, page, per_page, key)) if total else []
+    return Page(items=items, page=page, per_page=per_page, total=total, more=more)
+
+
+def _window(stmt: Select, page: int, per_page: int, key) -> Select:
     window = stmt.limit(per_page).offset((page - 1) * per_page)
-    if key is not None:
-        ids = window.with_only_columns(key).subquery()
-        window = stmt.join(ids, key == ids.c[key.key])
-    items = db.session.scalars(window).unique().all()
-    return Page(items=list(items), page=page, per_page=per_page, total=total, more=more)
+    if key is None:
+        return window
+    ids = window.with_only_columns(key).subquery()
+    return stmt.join(ids, key == ids.c[key.key])
+
+
+def fetch(stmt: Select) -> list:
+    """The entities a select of one entity returns, or the rows of a select of columns."""
+    result = db.session.execute(stmt)
+    if len(stmt.column_descriptions) > 1:
+        return list(result.all())
+    return list(result.scalars().unique().all())

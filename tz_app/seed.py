@@ -79,7 +79,7 @@ def seed_rules() -> list[str]:
 
 
 def seed_demo_users() -> list[str]:
-    """Add the demo accounts that are missing; never reset an existing password."""
+    """Add the demo accounts that are missing, addresses confirmed; never reset a password."""
     added = []
     for email, password, role_name, name, last_name in DEMO_USERS:
         if db.session.scalar(select(User.id).where(User.email == email)) is not None:
@@ -92,6 +92,7 @@ def seed_demo_users() -> list[str]:
                 email=email,
                 password_hash=hash_password(password),
                 role=role,
+                email_verified_at=utcnow(),
             )
         )
         added.append(email)

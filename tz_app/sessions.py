@@ -1,10 +1,11 @@
 """Server-side sessions: the ``custom_sessionid`` cookie turned into ``g.user``."""
 
 import hashlib
+import ipaddress
 import secrets
 from datetime import datetime, timedelta
 
-from flask import current_app, g, request
+from flask import current_app, g, request, session
 from sqlalchemy import select, true, update
 from sqlalchemy.orm import contains_eager
 
@@ -23,7 +24,21 @@ def hash_token(token: str) -> str:
 
 
 def client_ip() -> str | None:
-    return (request.remote_addr or "")[:45] or None
+    """The client's IP address, or None when what was given is not one.
+
+    Behind a trusted proxy it comes from X-Forwarded-For, which a client can
+    fill with anything: only an address is kept, so it fits its column.
+    """
+    try:
+        return str(ipaddress.ip_address(request.remote_addr or ""))[:45]
+    except ValueError:
+        return None
+
+
+def client_user_agent() -> str | None:
+    """The User-Agent header without control characters, cut to fit its column."""
+    header = request.user_agent.string or ""
+    return "".join(ch for ch in header if ch.isprintable())[:512] or None
 
 
 def _new_token() -> str:
@@ -78,15 +93,55 @@ def load_identity() -> None:
     g.user = auth_session.user
 
 
-def start_session(user: User) -> Session:
+class CredentialsChanged(Exception):
+    """Every session of the user was ended after their password was checked."""
+
+
+def _hold_epoch(user: User, epoch: int) -> None:
+    """Lock ``user``'s row if its session epoch is still ``epoch``; else raise.
+
+    Ending every session of a user takes the same row lock and moves the
+    epoch (``end_user_sessions``), so of a sign-in and a password change (or a
+    deletion) racing each other, either the sign-in's session exists before
+    the sessions are ended, and is ended with them, or the sign-in sees the
+    new epoch here and starts nothing. Raises CredentialsChanged.
+    """
+    held = db.session.execute(
+        update(User)
+        .where(User.id == user.id, User.session_epoch == epoch, User.is_active == true())
+        .values(session_epoch=User.session_epoch, updated_at=User.updated_at)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not held:
+        raise CredentialsChanged
+
+
+def renew_csrf_secret() -> None:
+    """Forget the CSRF secret in Flask's session cookie; the next page makes a new one.
+
+    Done whenever who is signed in changes, so a secret planted in the browser
+    before a sign-in, or left by the previous person, is worthless after it.
+    """
+    field = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+    session.pop(field, None)
+    g.pop(field, None)
+
+
+def start_session(user: User, epoch: int | None = None) -> Session:
     """Sign ``user`` in with a new session and a fresh token.
 
-    Any session the browser already had is ended first: a token that existed
-    before the sign-in is never carried over (no session fixation). The caller
-    commits.
+    ``epoch`` is the user's ``session_epoch`` as read before their password
+    was checked; when every session of the user has been ended since,
+    nothing starts and CredentialsChanged is raised. Any session the browser
+    already had is ended first: a token that existed before the sign-in is
+    never carried over (no session fixation), nor is the CSRF secret. The
+    caller commits.
     """
+    if epoch is not None:
+        _hold_epoch(user, epoch)
     if g.get("auth_session") is not None:
         end_session(g.auth_session)
+    renew_csrf_secret()
     now = utcnow()
     token = _new_token()
     auth_session = Session(
@@ -96,7 +151,7 @@ def start_session(user: User) -> Session:
         last_seen_at=now,
         expires_at=now + timedelta(seconds=current_app.config["SESSION_LIFETIME"]),
         ip=client_ip(),
-        user_agent=(request.user_agent.string or "")[:512] or None,
+        user_agent=client_user_agent(),
     )
     db.session.add(auth_session)
     g.user = user
@@ -118,6 +173,7 @@ def end_session(auth_session: Session) -> None:
     auth_session.is_active = False
     auth_session.ended_at = utcnow()
     if auth_session is g.get("auth_session"):
+        renew_csrf_secret()
         g.user = None
         g.auth_session = None
         g.new_auth_token = None
@@ -125,7 +181,18 @@ def end_session(auth_session: Session) -> None:
 
 
 def end_user_sessions(user: User, keep: Session | None = None) -> int:
-    """End every active session of ``user`` except ``keep``; how many ended."""
+    """End every active session of ``user`` except ``keep``; how many ended.
+
+    The user's session epoch moves first, under the user's row lock, so a
+    sign-in that checked the old password cannot add a session afterwards
+    (see ``start_session``).
+    """
+    db.session.execute(
+        update(User)
+        .where(User.id == user.id)
+        .values(session_epoch=User.session_epoch + 1)
+        .execution_options(synchronize_session=False)
+    )
     stmt = (
         update(Session)
         .where(Session.user_id == user.id, Session.is_active == true())

@@ -6,10 +6,9 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms.validators import Email, Length, StopValidation, ValidationError
 
+from .emails import normalize_email
+from .models import EMAIL_MAX, NAME_MAX  # noqa: F401  (the forms' limits are the columns')
 from .passwords import password_problems
-
-NAME_MAX = 100
-EMAIL_MAX = 254
 
 
 def max_length(limit: int) -> Length:
@@ -22,6 +21,11 @@ def strip(value):
 
 def lower(value):
     return value.lower() if isinstance(value, str) else value
+
+
+def normal_email(value):
+    """Filter for email fields: the address in its one normal form (tz_app.emails)."""
+    return normalize_email(value) if isinstance(value, str) else value
 
 
 def printable(form, field):

@@ -20,6 +20,20 @@ KINDS = {
     "auth.login_failed": _l("Sign-in failed"),
     "auth.lockout": _l("Sign-in locked"),
     "auth.logout": _l("Signed out"),
+    "auth.password_check_failed": _l("Wrong current password"),
+    "auth.password_checked": _l("Current password confirmed"),
+    "auth.login_unconfirmed": _l("Sign-in refused: email not confirmed"),
+    "password.reset_requested": _l("Password reset asked for"),
+    "password.reset_limited": _l("Password reset refused: hourly limit"),
+    "password.reset": _l("Password reset"),
+    "user.invited": _l("Invitation sent"),
+    "user.invitation_accepted": _l("Invitation accepted"),
+    "user.signup_taken": _l("Sign-up with a taken email"),
+    "email.verification_sent": _l("Confirmation link sent"),
+    "email.verified": _l("Email confirmed"),
+    "email.change_requested": _l("Email change asked for"),
+    "email.changed": _l("Email changed"),
+    "email.mail_limited": _l("Mail refused: hourly limit"),
     "user.signup": _l("Signed up"),
     "user.created": _l("User created"),
     "user.updated": _l("User updated"),
@@ -43,6 +57,7 @@ DETAIL_LABELS = {
     "role": _l("Role"),
     "via": _l("Through"),
     "sessions_ended": _l("Sessions ended"),
+    "old_email": _l("Previous email"),
     "session_id": _l("Session"),
 }
 FIELD_LABELS = {
@@ -52,6 +67,7 @@ FIELD_LABELS = {
     "email": _l("Email"),
     "role": _l("Role"),
     "password": _l("Password"),
+    "pending_email": _l("New email, to be confirmed"),
 }
 CHANGE_LINE = re.compile(r"^(?P<role>[^:]+): (?P<element>[^:]+): (?P<flag>\w+) (?P<state>on|off)$")
 

@@ -12,6 +12,7 @@ ROLE_NAME = Regexp(
     r"^[a-z0-9][a-z0-9_.-]*$",
     message=_l("Use lower-case Latin letters, digits, dots, dashes and underscores."),
 )
+ROLE_TAKEN = _l("A role with this name already exists.")
 
 
 class RoleForm(FlaskForm):
@@ -23,4 +24,4 @@ class RoleForm(FlaskForm):
 
     def validate_name(self, field):
         if role_named(field.data) is not None:
-            raise ValidationError(_l("A role with this name already exists."))
+            raise ValidationError(ROLE_TAKEN)

@@ -4,6 +4,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from .. import audit
 from ..accounts import ADMIN_ROLE, DEFAULT_ROLE
@@ -12,7 +13,7 @@ from ..i18n import role_label
 from ..models import Role, User
 from ..permissions import permission_required
 from ..rules import roles_changed
-from .forms import RoleForm
+from .forms import ROLE_TAKEN, RoleForm
 
 bp = Blueprint("roles", __name__)
 
@@ -27,6 +28,21 @@ def _roles_with_counts():
         .outerjoin(held, held.c.role_id == Role.id)
         .order_by(Role.name)
     ).all()
+
+
+def _name_stored(form: RoleForm) -> bool:
+    """Flush a role's new name; False, with the error on the form, when it is taken.
+
+    Two requests may both pass the form's check a moment apart: the unique
+    index decides.
+    """
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        form.name.errors.append(str(ROLE_TAKEN))
+        return False
+    return True
 
 
 def _page(form: RoleForm, rename_forms=None, status=200):
@@ -54,11 +70,14 @@ def create():
     form = RoleForm()
     if not form.validate():
         return _page(form, status=400)
+    # Every role's row first (each gets a new rules version): changes to the
+    # set of roles queue here instead of deadlocking over each other's rows.
+    roles_changed()
     role = Role(name=form.name.data)
     db.session.add(role)
     audit.record("role.created", role=role.name)
-    db.session.flush()
-    roles_changed()
+    if not _name_stored(form):
+        return _page(form, status=400)
     db.session.commit()
     flash(
         _("Created role %(name)s. It has no rights until you grant some.", name=role.name),
@@ -87,10 +106,11 @@ def rename(role_id):
     form = RoleForm()
     if not form.validate():
         return _page(RoleForm(formdata=None), rename_forms={role.id: form}, status=400)
+    roles_changed()  # every role's row first, as in create
     old, role.name = role.name, form.name.data
     audit.record("role.renamed", old=old, new=role.name)
-    db.session.flush()
-    roles_changed()
+    if not _name_stored(form):
+        return _page(RoleForm(formdata=None), rename_forms={role.id: form}, status=400)
     db.session.commit()
     flash(_("Renamed role %(old)s to %(new)s.", old=old, new=role.name), "success")
     return redirect(url_for("admin.roles.index"))
@@ -111,10 +131,9 @@ def delete(role_id):
                 name=role.name,
             ),
         )
+    roles_changed()  # every role's row first, as in create
     audit.record("role.deleted", role=role.name)
     db.session.delete(role)
-    db.session.flush()
-    roles_changed()
     db.session.commit()
     flash(_("Deleted role %(name)s.", name=role.name), "success")
     return redirect(url_for("admin.roles.index"))

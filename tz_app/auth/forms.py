@@ -7,20 +7,20 @@ from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, Opt
 
 from ..forms import PersonForm
 from ..passwords import MAX_LENGTH as PASSWORD_MAX
+from ..recovery import confirmation
 from ..validators import (
     EMAIL_MAX,
     PasswordPolicy,
-    lower,
     max_length,
+    normal_email,
     printable,
-    strip,
 )
 
 
 class LoginForm(FlaskForm):
     email = EmailField(
         _l("Email"),
-        filters=[strip, lower],
+        filters=[normal_email],
         validators=[DataRequired(_l("Enter your email.")), max_length(EMAIL_MAX), printable],
     )
     password = PasswordField(
@@ -42,3 +42,11 @@ class SignupForm(PersonForm):
             EqualTo("password", _l("The passwords do not match.")),
         ],
     )
+
+    def validate_email(self, field):
+        """With REQUIRE_VERIFIED_EMAIL a taken address is no error: sign-up must not tell.
+
+        The view answers as for a new address and mails the owner instead.
+        """
+        if not confirmation.required():
+            super().validate_email(field)

@@ -1,18 +1,17 @@
 """Signing up, in and out."""
 
 import logging
-from math import ceil
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_babel import ngettext
 
 from .. import audit, throttle
 from ..accounts import DEFAULT_ROLE, add_user_from, authenticate, role_named
 from ..extensions import db
 from ..permissions import login_required, public
-from ..sessions import client_ip, end_session, start_session
+from ..recovery import confirmation
+from ..sessions import CredentialsChanged, client_ip, end_session, start_session
 from ..urls import safe_next
 from .forms import LoginForm, SignupForm
 
@@ -36,13 +35,29 @@ def signup():
             # `flask seed` has not run: nothing a visitor can fix.
             return render_template("auth/signup.html", form=form, setup_missing=True), 503
         user = add_user_from(form, role)
+        if user is None and confirmation.required():
+            # Answered as for a new address: only the owner learns of it, by mail.
+            confirmation.warn_owner(form.email.data)
+            return _check_mail(form.email.data)
         if user is not None:
-            start_session(user)
             audit.record("user.signup", actor=user, target=user)
+            sent = confirmation.send_link(user)
+            if confirmation.required():
+                return _check_mail(user.email)
+            start_session(user)
             db.session.commit()
             flash(_("Welcome, %(name)s! Your account is ready.", name=user.name), "success")
+            if sent:
+                flash(confirmation.check_mail(user.email), "info")
             return _home()
     return render_template("auth/signup.html", form=form)
+
+
+def _check_mail(email: str):
+    """Sign-up done, sign-in once the address is confirmed: the same answer for any address."""
+    db.session.commit()
+    flash(confirmation.check_mail(email), "info")
+    return redirect(url_for("auth.login"))
 
 
 @bp.route("/login/", methods=["GET", "POST"])
@@ -54,34 +69,40 @@ def login():
     if not form.validate_on_submit():
         return render_template("auth/login.html", form=form)
     email = form.email.data
-    wait = throttle.retry_after(email)
-    if wait is not None:
+    try:
+        attempt = throttle.reserve(email)
+    except throttle.Throttled as refused:
         log.warning("login refused: too many failures for one account (ip=%s)", client_ip())
-        return _locked_out(form, wait)
-    user = authenticate(email, form.password.data)
-    if user is None:
-        audit.record(throttle.FAILED, actor=None, email=email)
-        wait = throttle.retry_after(email)
-        if wait is not None:
-            audit.record(throttle.LOCKED, actor=None, email=email)
+        return _locked_out(form, refused.retry_after)
+    verified = authenticate(email, form.password.data)
+    if verified is not None and confirmation.awaits_confirmation(verified.user):
+        # The right password, so the answer tells a guesser nothing.
+        throttle.succeeded(attempt, throttle.UNCONFIRMED, verified.user)
+        db.session.commit()
+        return render_template("auth/login.html", form=form, unconfirmed=True), 403
+    if verified is not None:
+        try:
+            start_session(verified.user, epoch=verified.epoch)
+        except CredentialsChanged:
+            # The password changed, or the account was deleted, while it was checked.
+            db.session.rollback()
+            verified = None
+    if verified is None:
+        wait = throttle.failed(attempt)
         db.session.commit()
         if wait is not None:
             return _locked_out(form, wait)
         return render_template("auth/login.html", form=form, error=LOGIN_FAILED)
-    start_session(user)
-    audit.record(throttle.SUCCEEDED, actor=user, target=user, email=email)
+    user = verified.user
+    if verified.upgraded_hash is not None:
+        user.password_hash = verified.upgraded_hash
+    throttle.succeeded(attempt, throttle.SUCCEEDED, user)
     db.session.commit()
     return redirect(safe_next(form.next.data) or url_for("users.home"))
 
 
 def _locked_out(form: LoginForm, wait: int):
-    minutes = max(1, ceil(wait / 60))
-    message = ngettext(
-        "Too many failed sign-in attempts for this account. Try again in %(num)d minute.",
-        "Too many failed sign-in attempts for this account. Try again in %(num)d minutes.",
-        minutes,
-    )
-    body = render_template("auth/login.html", form=form, error=message)
+    body = render_template("auth/login.html", form=form, error=throttle.lockout_message(wait))
     return body, 429, {"Retry-After": str(wait)}
 
 

@@ -1,16 +1,21 @@
 // tz_app: inline editing on the user list, and confirmations before deleting.
 // Everything here is an enhancement: without JavaScript the Edit link opens
-// the edit page and Delete posts its form.
+// the edit page and Delete posts the page's shared row-action form.
 (function () {
   "use strict";
 
   var FIELDS = ["last_name", "name", "paternity_name", "email", "role"];
   // Words in the page's language, from <script type="application/json" id="i18n">.
-  var TEXT = (function () {
-    var node = document.getElementById("i18n");
+  // The users page adds its own (<script type="application/json" id="users-text">).
+  function readText(id) {
+    var node = document.getElementById(id);
     try { return node ? JSON.parse(node.textContent) : {}; } catch (e) { return {}; }
-  })();
+  }
+  var TEXT = readText("i18n");
+  var USERS_TEXT = readText("users-text");
+  Object.keys(USERS_TEXT).forEach(function (k) { TEXT[k] = USERS_TEXT[k]; });
   function t(key, fallback) { return TEXT[key] || fallback; }
+  function named(key, fallback, name) { return t(key, fallback).replace("%(name)s", name); }
 
   function csrfToken() {
     var meta = document.querySelector('meta[name="csrf-token"]');
@@ -35,6 +40,38 @@
 
   function cell(row, field) { return row.querySelector('td[data-field="' + field + '"]'); }
 
+  function usersTable(row) { return row.closest("table[data-users-url]"); }
+
+  function fullName(row) {
+    return ["name", "paternity_name", "last_name"].map(function (field) {
+      var td = cell(row, field);
+      return td ? td.textContent.trim() : "";
+    }).filter(Boolean).join(" ");
+  }
+
+  // Labels the server leaves out of every row: each cell's heading, for the
+  // stacked layout of narrow screens, and each button's full name for
+  // screen readers ("Edit Olena Kovalenko", not a column of "Edit").
+  function labelRows(table) {
+    var headings = Array.prototype.map.call(table.tHead.rows[0].cells, function (th) {
+      return th.textContent.trim();
+    });
+    Array.prototype.forEach.call(table.tBodies[0].rows, function (row) {
+      Array.prototype.forEach.call(row.cells, function (td, i) {
+        if (td.hasAttribute("data-field") && headings[i]) td.setAttribute("data-label", headings[i]);
+      });
+      nameButtons(row);
+    });
+  }
+
+  function nameButtons(row) {
+    var name = fullName(row);
+    var edit = row.querySelector('[data-action="edit"]');
+    var del = row.querySelector('[data-action="delete"]');
+    if (edit) edit.setAttribute("aria-label", named("edit_named", "Edit %(name)s", name));
+    if (del) del.setAttribute("aria-label", named("delete_named", "Delete %(name)s", name));
+  }
+
   function clearErrors(row) {
     row.querySelectorAll(".field-error, .row-error").forEach(function (n) { n.remove(); });
     row.querySelectorAll("[aria-invalid]").forEach(function (n) { n.removeAttribute("aria-invalid"); });
@@ -57,6 +94,14 @@
     if (first) first.focus();
   }
 
+  // A role cell shows <span class="badge role-NAME">; role names are made of
+  // lower-case letters, digits, dots, dashes and underscores.
+  function roleOf(td) {
+    var badge = td.querySelector(".badge");
+    var match = badge && /(?:^|\s)role-(\S+)/.exec(badge.className);
+    return match ? match[1] : "";
+  }
+
   function roleLabel(name) {
     var options = document.getElementById("role-options");
     var option = options && options.content.querySelector('option[value="' + name + '"]');
@@ -71,11 +116,11 @@
       var td = cell(row, field);
       if (!td) return;
       original[field] = td.innerHTML;
-      var value = field === "role" ? td.getAttribute("data-value") : td.textContent.trim();
+      var value = field === "role" ? roleOf(td) : td.textContent.trim();
       var input;
       if (field === "role") {
         var options = document.getElementById("role-options");
-        if (!options || !row.hasAttribute("data-role-editable")) return;
+        if (!options || !usersTable(row).hasAttribute("data-role-editable")) return;
         input = el("select", { name: "role" });
         input.innerHTML = options.innerHTML;
         input.value = value;
@@ -116,7 +161,6 @@
       if (!td || !(field in original)) return;
       if (user && field === "role") {
         td.textContent = "";
-        td.setAttribute("data-value", user.role);
         td.appendChild(el("span", { "class": "badge role-" + user.role }, roleLabel(user.role)));
       } else if (user) {
         td.textContent = user[field] || "";
@@ -129,6 +173,7 @@
     original.actions.forEach(function (n) { actions.appendChild(n); });
     row.removeEventListener("keydown", row._keys);
     row.classList.remove("editing");
+    if (user) nameButtons(row);
     var edit = row.querySelector('[data-action="edit"]');
     if (edit) edit.focus();
   }
@@ -141,7 +186,8 @@
     });
     clearErrors(row);
     button.disabled = true;
-    postForm(row.dataset.updateUrl, body).then(function (response) {
+    var url = usersTable(row).getAttribute("data-users-url") + row.dataset.userId + "/update/";
+    postForm(url, body).then(function (response) {
       return response.json().catch(function () { return {}; }).then(function (data) {
         if (response.ok) {
           stopEdit(row, data);
@@ -163,7 +209,7 @@
   document.addEventListener("click", function (event) {
     var edit = event.target.closest('a[data-action="edit"]');
     if (edit) {
-      var row = edit.closest("tr[data-update-url]");
+      var row = edit.closest("table[data-users-url] tr[data-user-id]");
       if (row && !event.ctrlKey && !event.metaKey && !event.shiftKey) {
         event.preventDefault();
         startEdit(row);
@@ -171,11 +217,23 @@
     }
   });
 
+  // A question before a form goes: the form's data-confirm, or for a row's
+  // Delete button, one that names the user (or warns that it is you).
+  function confirmation(form, button) {
+    var row = button && button.getAttribute("data-action") === "delete" && button.closest("tr[data-user-id]");
+    if (!row) return form.getAttribute("data-confirm");
+    if (row.dataset.userId === usersTable(row).getAttribute("data-viewer-id")) {
+      return t("delete_self", "Delete your own account? You will be signed out.");
+    }
+    return named("delete_ask", "Delete %(name)s?", fullName(row));
+  }
+
   document.addEventListener("submit", function (event) {
-    var form = event.target;
-    var question = form.getAttribute("data-confirm");
+    var question = confirmation(event.target, event.submitter);
     if (question && !window.confirm(question)) {
       event.preventDefault();
     }
   });
+
+  document.querySelectorAll("table[data-users-url]").forEach(labelRows);
 })();

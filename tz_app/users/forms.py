@@ -36,6 +36,9 @@ class UserForm(PersonForm):
         else:
             self.role.choices = [(n, role_label(n)) for n in role_names]
 
+    def changes_password(self) -> bool:
+        return "password" in self and bool(self.password.data)
+
     def keep_only(self, sent) -> None:
         """Drop the fields the request did not send: absent means unchanged."""
         for name in [f.name for f in self if f.name != "csrf_token"]:
@@ -55,4 +58,17 @@ class NewUserForm(UserForm):
             printable,
             PasswordPolicy(),
         ],
+    )
+
+
+class NewUserInvitationForm(NewUserForm):
+    """An account an administrator creates while mail works: without a password, it is invited."""
+
+    password = PasswordField(
+        _l("Initial password"),
+        description=_l(
+            "Leave empty to send an invitation by mail: the person chooses their own "
+            "password. With a password, no mail is sent."
+        ),
+        validators=[Optional(), max_length(PASSWORD_MAX), printable, PasswordPolicy()],
     )

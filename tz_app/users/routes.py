@@ -13,7 +13,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from sqlalchemy import false, select, true
+from sqlalchemy import ScalarSelect, select
 from sqlalchemy.exc import IntegrityError
 
 from .. import audit
@@ -25,21 +25,26 @@ from ..accounts import (
     is_last_admin,
     lock_for_update,
     role_named,
-    set_password,
+    set_password_hash,
 )
 from ..extensions import db
 from ..http import form_errors, wants_json
-from ..models import Counter, User, search_key
+from ..mail import notify_security_change
+from ..models import Counter, User
 from ..pagination import MAX_PER_PAGE, clamp_int, paginate
+from ..passwords import hash_password
 from ..permissions import can, permission_required, policy_for, viewer
-from .forms import NewUserForm, UserForm
+from ..recovery.confirmation import PENDING, TOO_MANY, TooManyMails, change_email, pending_change
+from ..recovery.invitations import send_invitation
+from .forms import NewUserForm, NewUserInvitationForm, UserForm
+from .search import LIST_ORDER, listed_rows, listing, search_page, search_words
 
 bp = Blueprint("users", __name__)
 
 SEARCH_MAX = 100
 # A search counts its matches up to this many, then says "more than".
 SEARCH_COUNT_CAP = 1000
-PROFILE_FIELDS = ("name", "last_name", "paternity_name", "email")
+PROFILE_FIELDS = ("name", "last_name", "paternity_name")
 
 
 def active_user_or_404(user_id: int) -> User:
@@ -62,10 +67,10 @@ def deleted_owner(user_id: int) -> int:
     return user.id
 
 
-def user_count(active: bool) -> int | None:
-    """Active (or deleted) users, from the trigger-kept counter; None without one."""
-    counter = db.session.get(Counter, "users.active" if active else "users.deleted")
-    return counter.value if counter is not None else None
+def user_count(active: bool) -> ScalarSelect:
+    """Active (or deleted) users, read from the trigger-kept counter (NULL without one)."""
+    name = "users.active" if active else "users.deleted"
+    return select(Counter.value).where(Counter.name == name).scalar_subquery()
 
 
 def search_text() -> str:
@@ -89,34 +94,67 @@ def home():
     per_page = clamp_int(
         request.args.get("per_page"), current_app.config["USERS_PER_PAGE"], 1, MAX_PER_PAGE
     )
-    show_deleted = request.args.get("show") == "deleted" and can(g.user, "users", "update")
+    may = {
+        "read_all": can(g.user, "users", "read"),
+        "update_all": can(g.user, "users", "update"),
+        "create": can(g.user, "users", "create"),
+    }
+    show_deleted = request.args.get("show") == "deleted" and may["update_all"]
 
-    stmt = select(User).where(User.is_active == (false() if show_deleted else true()))
-    read_all = can(g.user, "users", "read")
-    if not read_all:
-        stmt = stmt.where(User.id == g.user.id)
+    # A viewer who may read only themselves is listed alone.
+    only = None if may["read_all"] else g.user.id
     if q:
-        # Every word must appear somewhere in the names or the email.
-        stmt = stmt.where(
-            *(User.search_text.contains(word, autoescape=True) for word in search_key(q).split())
+        words = search_words(q)
+        users = search_page(
+            words, page, per_page, cap=SEARCH_COUNT_CAP, active=not show_deleted, only=only
         )
-    stmt = stmt.order_by(User.last_name, User.name, User.id)
-    total = user_count(active=not show_deleted) if read_all and not q else None
-    users = paginate(stmt, page, per_page, total=total, count_cap=SEARCH_COUNT_CAP, key=User.id)
+    else:
+        stmt = listed_rows().where(*listing(not show_deleted, only)).order_by(*LIST_ORDER)
+        total = user_count(active=not show_deleted) if only is None else None
+        users = paginate(stmt, page, per_page, total=total, key=User.id)
     return render_template(
         "users/home.html",
         users=users,
+        rows=row_rights(users.items),
+        may=may,
+        users_url=users_url(),
         q=q,
         show_deleted=show_deleted,
         role_names=role_choices(),
     )
 
 
+def row_rights(rows: list) -> list[tuple]:
+    """Each listed user's row, with whether the viewer may edit and delete that user.
+
+    Decided here through can(), so the template only shows what was decided
+    and never compares ids itself: once for the page when the right covers
+    every user, else once per row.
+    """
+    anyone = {action: can(g.user, "users", action) for action in ("update", "delete")}
+
+    def may(action, row):
+        return anyone[action] or can(g.user, "users", action, owner_id=row.id)
+
+    return [(row, may("update", row), may("delete", row)) for row in rows]
+
+
+def users_url() -> str:
+    """Where every user's URL starts (``/users/`` under the app's root).
+
+    A row's links are this, the id and the action: one url_for per page
+    instead of several per row.
+    """
+    return url_for("users.edit", user_id=0).removesuffix("0/edit/")
+
+
 @bp.route("/users/new/", methods=["GET", "POST"])
 @permission_required("users", "create")
 def create():
     roles = role_choices()
-    form = NewUserForm(role_names=roles)
+    # Without a password the account is invited by mail: only while mail works.
+    form_class = NewUserInvitationForm if current_app.config["MAIL_ENABLED"] else NewUserForm
+    form = form_class(role_names=roles)
     if request.method == "GET" and roles:
         form.role.data = DEFAULT_ROLE
     if form.validate_on_submit():
@@ -124,12 +162,18 @@ def create():
         user = add_user_from(form, role)
         if user is not None:
             audit.record("user.created", target=user, role=role.name)
+            invited = not user.has_usable_password
+            if invited:
+                send_invitation(user)
             db.session.commit()
             if wants_json():
                 return jsonify(user.to_dict()), 201
-            flash(
-                _("Created %(name)s (%(email)s).", name=user.full_name, email=user.email), "success"
-            )
+            names = {"name": user.full_name, "email": user.email}
+            if invited:
+                done = _("Created %(name)s (%(email)s) and sent an invitation by mail.", **names)
+            else:
+                done = _("Created %(name)s (%(email)s).", **names)
+            flash(done, "success")
             return redirect(url_for("users.home"))
     if request.method == "POST" and wants_json():
         return jsonify(errors=form_errors(form)), 400
@@ -155,28 +199,49 @@ def update(user_id):
     form = UserForm(editing=user, role_names=role_choices())
     form.keep_only(request.form)
     if form.validate():
+        # bcrypt outside any transaction, and so never while holding the row lock.
+        db.session.commit()
+        new_hash = hash_password(form.password.data) if form.changes_password() else None
         lock_for_update(user)
-        changed = apply_changes(user, form)
         try:
+            # The unique index has the last word on the email: a request a
+            # moment earlier may have taken it, and any query in
+            # apply_changes may already flush it.
+            changed = apply_changes(user, form, new_hash)
             db.session.commit()
         except IntegrityError:
             db.session.rollback()
             form.email.errors.append(str(EMAIL_TAKEN))
+        except TooManyMails:
+            db.session.rollback()
+            form.email.errors.append(str(TOO_MANY))
         else:
+            # One's own new address waits for its confirmation.
+            pending = form.email.data if PENDING in changed else None
+            if wants_json() and pending:
+                return jsonify({**user.to_dict(), "pending_email": pending}), 202
             if wants_json():
                 return jsonify(user.to_dict())
             flash(
                 _("Saved %(name)s.", name=user.full_name) if changed else _("Nothing to change."),
                 "success" if changed else "info",
             )
+            if pending:
+                flash(pending_change(pending), "info")
             return redirect(url_for("users.home"))
     if wants_json():
         return jsonify(errors=form_errors(form)), 400
     return render_template("users/edit.html", form=form, user=user), 400
 
 
-def apply_changes(user: User, form: UserForm) -> list[str]:
-    """Copy the sent fields onto ``user``; what changed. Raises 409 for the last admin."""
+def apply_changes(user: User, form: UserForm, new_hash: str | None) -> list[str]:
+    """Copy the sent fields onto ``user``; what changed. Raises 409 for the last admin.
+
+    ``new_hash`` is the hash of the new password the form sends, if it sends one.
+    A new email is applied (``"email"``) or waits for its confirmation
+    (``"pending_email"``) as tz_app.recovery.confirmation.change_email
+    decides; it raises TooManyMails.
+    """
     changed = []
     for name in PROFILE_FIELDS:
         if name in form:
@@ -184,8 +249,13 @@ def apply_changes(user: User, form: UserForm) -> list[str]:
             if getattr(user, name) != value:
                 setattr(user, name, value)
                 changed.append(name)
+    if "email" in form and form.email.data != user.email:
+        changed.append(change_email(user, form.email.data, by=g.user))
     if "role" in form and form.role.data != user.role.name:
         new_role = role_named(form.role.data)
+        if new_role is None:  # deleted since the form was checked
+            db.session.rollback()
+            abort(409, _("This role no longer exists. Reload the page and choose another."))
         if is_last_admin(user):
             db.session.rollback()
             abort(
@@ -198,9 +268,10 @@ def apply_changes(user: User, form: UserForm) -> list[str]:
         audit.record("user.role_changed", target=user, old=user.role.name, new=new_role.name)
         user.role = new_role
         changed.append("role")
-    if "password" in form and form.password.data:
-        set_password(user, form.password.data)
+    if new_hash is not None:
+        set_password_hash(user, new_hash)
         audit.record("user.password_changed", target=user)
+        notify_security_change(user, "password")
         changed.append("password")
     if changed:
         audit.record("user.updated", target=user, fields=changed)
@@ -211,6 +282,8 @@ def apply_changes(user: User, form: UserForm) -> list[str]:
 @permission_required("users", "delete", owner=active_owner)
 def delete(user_id):
     user = active_user_or_404(user_id)
+    # The user's row before the admin role's, in the order update takes them.
+    lock_for_update(user)
     if is_last_admin(user):
         db.session.rollback()
         abort(409, _("This is the last active administrator and cannot be deleted."))

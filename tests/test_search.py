@@ -1,0 +1,218 @@
+"""Searching users: every word, anywhere in the names or the email, in any case, page by page."""
+
+import re
+from math import ceil
+
+import pytest
+from conftest import login, post
+from sqlalchemy import select, text
+
+from tz_app.extensions import db
+from tz_app.models import User
+from tz_app.users import routes, search
+
+
+def listed_ids(html: str) -> list[int]:
+    return [int(uid) for uid in re.findall(r'<tr data-user-id="(\d+)"', html)]
+
+
+def found(client, query: str, per_page: int = 100, show: str = "") -> list[int]:
+    """Every user a search lists, page after page, in list order."""
+    ids, page = [], 1
+    while True:
+        html = client.get(
+            "/home/", query_string={"q": query, "per_page": per_page, "page": page, "show": show}
+        ).get_data(as_text=True)
+        more = listed_ids(html)
+        if not more or (ids and more[0] in ids):
+            return ids
+        ids += more
+        if 'rel="next"' not in html:
+            return ids
+        page += 1
+
+
+def expected(app, query: str, active: bool = True) -> list[int]:
+    """The users whose stored search text holds every folded word, in list order."""
+    words = query.casefold().split()
+    with app.app_context():
+        users = db.session.scalars(
+            select(User)
+            .where(User.is_active.is_(active))
+            .order_by(User.last_name, User.name, User.id)
+        ).all()
+        return [u.id for u in users if all(w in u.search_text for w in words)]
+
+
+PEOPLE = [
+    ("Олена", "Шевченко", "Іванівна", "olena.s@example.com"),
+    ("Петро", "ШЕВЧЕНКО", None, "petro@приклад.укр"),
+    ("Straße", "Groß", None, "strasse@example.de"),
+    ('Quote"d', "O'Brien", None, "obrien@example.com"),
+    ("Star*", "NEAR(x)", "AND", "near@example.com"),
+    ("Under_score", "100%Sure", "-minus", "pct@example.com"),
+    ("Q", "Xu", None, "xu@example.cn"),
+    ("Ivan", "Ivanov", "Ivanovych", "ivan@example.com"),
+]
+QUERIES = [
+    "шевченко",
+    "ШЕВЧЕНКО олена",
+    "олена шевченко",
+    "strasse",
+    "STRASSE GROSS",
+    "groß",
+    'quote"d',
+    '"',
+    "o'brien",
+    "near(x)",
+    "near(",
+    "and",
+    "star*",
+    "*",
+    "100%",
+    "%",
+    "_",
+    "under_",
+    "-minus",
+    "q",
+    "xu",
+    "xu q",
+    "iv",
+    "ivan ivanovych iv",
+    "example.com",
+    "@example",
+    "приклад.укр",
+    "nobody",
+    "ivan nobody",
+    "ав",
+]
+
+
+@pytest.fixture
+def crowd(make_user):
+    return [
+        make_user("user", name=n, last_name=ln, paternity_name=p, email=e) for n, ln, p, e in PEOPLE
+    ]
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_every_word_anywhere_in_any_case(app, signed_in, crowd, query):
+    admin, _ = signed_in("admin")
+    assert found(admin, query) == expected(app, query)
+
+
+def test_deleted_users_are_searched_among_the_deleted(app, signed_in, crowd, make_user):
+    admin, _ = signed_in("admin")
+    gone = make_user("user", name="Vanished", last_name="Shevchenko", is_active=False)
+    assert found(admin, "shevchenko", show="deleted") == [gone.id]
+    assert gone.id not in found(admin, "shevchenko")
+
+
+def index_holds(app, word: str) -> set[int]:
+    """The users the SQLite search index finds for ``word``."""
+    with app.app_context():
+        rows = db.session.execute(
+            text("SELECT rowid FROM users_search WHERE users_search MATCH :q"),
+            {"q": '"' + word.replace('"', '""') + '"'},
+        )
+        return {row[0] for row in rows}
+
+
+def test_the_sqlite_index_follows_every_change(app, backend, signed_in, runner, crowd):
+    if backend != "sqlite":
+        pytest.skip("PostgreSQL reads its trigram index from the table itself")
+    admin, _ = signed_in("admin")
+    target = crowd[7]
+
+    def agrees(*words):
+        for word in words:
+            assert index_holds(app, word.casefold()) == set(expected(app, word)), word
+
+    agrees("ivanov", "шевченко", "example.com", "groß")
+    post(admin, f"/users/{target.id}/update/", {"last_name": "Renamed", "email": "new@x.org"})
+    agrees("ivanov", "renamed", "new@x.org", "ivan@example")
+    post(admin, f"/users/{target.id}/update/", {"password": "a new long passphrase"})
+    agrees("renamed")
+    post(admin, f"/users/{target.id}/delete/", {})
+    agrees("renamed", "example.com")
+    post(admin, f"/users/{target.id}/restore/", {})
+    agrees("renamed", "example.com")
+    assert runner.invoke(args=["seed", "--fake-users", "40"]).exit_code == 0
+    agrees("example.com", "fake1")
+    with app.app_context():
+        db.session.execute(db.delete(User).where(User.id == crowd[0].id))
+        db.session.commit()
+    agrees("шевченко", "example.com")
+    assert index_holds(app, "renamed") == {target.id}
+
+
+@pytest.fixture
+def clustered(make_user):
+    """Many users; "zebra" only in last names that sort after everyone else's."""
+    early = [make_user("user", name=f"A{n:02d}", last_name=f"Able{n:02d}") for n in range(40)]
+    late = [make_user("user", name=f"Z{n:02d}", last_name=f"Zebra{n:02d}") for n in range(12)]
+    return early, late
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["zebra", "able", "tester", "example.com", "a", "z0", "zebra z", "able0 a0"],
+)
+def test_pages_keep_the_list_order_whichever_way_they_are_found(
+    app, signed_in, clustered, monkeypatch, query
+):
+    """Few matches, many spread through the list, many at its end: each way of
+    finding them gives the same rows on the same pages."""
+    cap = 10
+    monkeypatch.setattr(routes, "SEARCH_COUNT_CAP", cap)
+    monkeypatch.setattr(search, "PROBE_ROWS_PER_MATCH", 3)
+    admin, _ = signed_in("admin")
+    matches = expected(app, query)
+    for per_page in (1, 4, 7):
+        # Past the cap the page count stops at "more than 10": the pages it shows.
+        shown = matches if len(matches) <= cap else matches[: ceil(cap / per_page) * per_page]
+        assert found(admin, query, per_page=per_page) == shown, per_page
+
+
+def test_a_user_who_may_read_only_themselves_searches_only_themselves(app, crowd, make_user):
+    me = make_user("user", name="Ivanka")
+    client = app.test_client()
+    login(client, me.email)
+    assert found(client, "ivan") == [me.id]
+    assert found(client, "ivanov") == []
+
+
+def test_the_index_starts_with_the_users_already_there(tmp_path):
+    from conftest import make_test_app
+    from flask_migrate import downgrade, upgrade
+
+    app = make_test_app("sqlite:///" + str(tmp_path / "before.sqlite3"))
+    with app.app_context():
+        upgrade(revision="0006_user_search_fts")
+        downgrade(revision="-1")
+        db.session.execute(
+            text(
+                "INSERT INTO roles (id, name, rules_version, created_at) "
+                "VALUES (1, 'user', 'v', CURRENT_TIMESTAMP)"
+            )
+        )
+        for n, active in ((1, True), (2, False), (3, True)):
+            db.session.execute(
+                text(
+                    "INSERT INTO users (id, name, last_name, email, password_hash, role_id, "
+                    "is_active, search_text, created_at, updated_at) VALUES (:id, 'Taras', "
+                    ":last, :email, 'x', 1, :active, :text, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                ),
+                {
+                    "id": n,
+                    "last": f"Before{n}",
+                    "email": f"b{n}@example.com",
+                    "active": active,
+                    "text": f"taras before{n} b{n}@example.com",
+                },
+            )
+        db.session.commit()
+        upgrade()
+        assert index_holds(app, "taras") == {1, 3}
+        db.session.remove()
+        db.engine.dispose()

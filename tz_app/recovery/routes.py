@@ -1,0 +1,5 @@
+"""The recovery blueprint with every view registered on it."""
+
+from . import bp, email, password
+
+__all__ = ["bp", "email", "password"]
