@@ -9,7 +9,7 @@ from databases import PostgresDatabase, _pg_available
 from playwright.sync_api import sync_playwright
 from servers import GunicornServer, prepare_database
 
-from .support import Person
+from .support import people_on
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 
@@ -62,15 +62,4 @@ def browser():
 @pytest.fixture
 def people(browser, server):
     """``people()`` opens a new browser context; all are closed and checked after the test."""
-    opened: list[Person] = []
-
-    def open_person(**kwargs):
-        person = Person(browser, server.url, **kwargs)
-        opened.append(person)
-        return person
-
-    yield open_person
-    problems = {i: p.unexpected_console() for i, p in enumerate(opened)}
-    for person in opened:
-        person.context.close()
-    assert not any(problems.values()), f"console errors: {problems}"
+    yield from people_on(browser, server.url)

@@ -56,6 +56,22 @@ class Person:
         return [m for m in self.console if not any(ok in m for ok in EXPECTED_CONSOLE)]
 
 
+def people_on(browser, url: str, **defaults):
+    """A fixture's body: yields ``open_person(**kwargs)``; then checks each console, closes all."""
+    opened: list[Person] = []
+
+    def open_person(**kwargs):
+        person = Person(browser, url, **{**defaults, **kwargs})
+        opened.append(person)
+        return person
+
+    yield open_person
+    problems = {i: p.unexpected_console() for i, p in enumerate(opened)}
+    for person in opened:
+        person.context.close()
+    assert not any(problems.values()), f"console errors: {problems}"
+
+
 def screenshot(page, name):
     """Save the page for the README, when asked to (``make screenshots``)."""
     if os.environ.get("UPDATE_SCREENSHOTS") == "1":

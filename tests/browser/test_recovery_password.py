@@ -9,7 +9,7 @@ from databases import PostgresDatabase, _pg_available
 from servers import GunicornServer, prepare_database
 from smtp import SmtpServer
 
-from .support import DEMO, Person
+from .support import DEMO, people_on
 
 NEW_PASSWORD = "a password from the mail"
 
@@ -43,18 +43,7 @@ def mail_server(smtp, tmp_path_factory):
 @pytest.fixture
 def visitors(browser, mail_server):
     """``visitors()`` opens a browser context on the mail-sending server; all checked after."""
-    opened: list[Person] = []
-
-    def open_person():
-        person = Person(browser, mail_server.url)
-        opened.append(person)
-        return person
-
-    yield open_person
-    problems = {i: p.unexpected_console() for i, p in enumerate(opened)}
-    for person in opened:
-        person.context.close()
-    assert not any(problems.values()), f"console errors: {problems}"
+    yield from people_on(browser, mail_server.url)
 
 
 def mail_to(smtp, address: str, subject: str, timeout: float = 15):
