@@ -6,13 +6,13 @@ from dataclasses import dataclass
 from flask import g
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, true, update
-from sqlalchemy.exc import IntegrityError
 
 from .emails import normalize_email
 from .extensions import db
 from .models import UNUSABLE_PASSWORD_PREFIX, Role, User
 from .passwords import burn_check_time, check_password, hash_password, needs_rehash
 from .sessions import end_user_sessions, rotate_token
+from .validators import stored_unless_taken
 
 EMAIL_TAKEN = _l("An account with this email already exists.")
 ADMIN_ROLE = "admin"
@@ -126,13 +126,7 @@ def add_user_from(form, role: Role) -> User | None:
         password_hash=hash_password(form.password.data) if form.password.data else None,
         role=role,
     )
-    try:
-        db.session.flush()
-    except IntegrityError:
-        db.session.rollback()
-        form.email.errors.append(str(EMAIL_TAKEN))
-        return None
-    return user
+    return user if stored_unless_taken(form.email, EMAIL_TAKEN) else None
 
 
 def set_password_hash(user: User, password_hash: str) -> int:

@@ -4,9 +4,11 @@ import unicodedata
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import IntegrityError
 from wtforms.validators import Email, Length, StopValidation, ValidationError
 
 from .emails import normalize_email
+from .extensions import db
 from .models import EMAIL_MAX, NAME_MAX  # noqa: F401  (the forms' limits are the columns')
 from .passwords import password_problems
 
@@ -54,3 +56,19 @@ class PasswordPolicy:
         problems = password_problems(field.data or "", email)
         if problems:
             raise ValidationError(" ".join(problems))
+
+
+def stored_unless_taken(field, message) -> bool:
+    """Flush the session; False when a unique index refuses what was added.
+
+    Then the transaction is rolled back and ``message`` is put on ``field``.
+    Two requests may both pass a form's check a moment apart: the unique
+    index decides, never the earlier look-up.
+    """
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        field.errors.append(str(message))
+        return False
+    return True

@@ -4,7 +4,6 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 
 from .. import audit
 from ..accounts import ADMIN_ROLE, DEFAULT_ROLE
@@ -13,6 +12,7 @@ from ..i18n import role_label
 from ..models import Role, User
 from ..permissions import permission_required
 from ..rules import roles_changed
+from ..validators import stored_unless_taken
 from .forms import ROLE_TAKEN, RoleForm
 
 bp = Blueprint("roles", __name__)
@@ -28,21 +28,6 @@ def _roles_with_counts():
         .outerjoin(held, held.c.role_id == Role.id)
         .order_by(Role.name)
     ).all()
-
-
-def _name_stored(form: RoleForm) -> bool:
-    """Flush a role's new name; False, with the error on the form, when it is taken.
-
-    Two requests may both pass the form's check a moment apart: the unique
-    index decides.
-    """
-    try:
-        db.session.flush()
-    except IntegrityError:
-        db.session.rollback()
-        form.name.errors.append(str(ROLE_TAKEN))
-        return False
-    return True
 
 
 def _page(form: RoleForm, rename_forms=None, status=200):
@@ -76,7 +61,7 @@ def create():
     role = Role(name=form.name.data)
     db.session.add(role)
     audit.record("role.created", role=role.name)
-    if not _name_stored(form):
+    if not stored_unless_taken(form.name, ROLE_TAKEN):
         return _page(form, status=400)
     db.session.commit()
     flash(
@@ -109,7 +94,7 @@ def rename(role_id):
     roles_changed()  # every role's row first, as in create
     old, role.name = role.name, form.name.data
     audit.record("role.renamed", old=old, new=role.name)
-    if not _name_stored(form):
+    if not stored_unless_taken(form.name, ROLE_TAKEN):
         return _page(RoleForm(formdata=None), rename_forms={role.id: form}, status=400)
     db.session.commit()
     flash(_("Renamed role %(old)s to %(new)s.", old=old, new=role.name), "success")
