@@ -101,15 +101,7 @@ def build_confirmation(message: MailMessage) -> Letter | None:
     if user is None or user.email_verified_at is not None or not user.has_usable_password:
         return None
     raw = tokens.issue(user, confirmation.CONFIRM)
-    return compose(
-        message,
-        to=user.email,
-        subject=_l("Confirm your email address"),
-        user=user,
-        expires=expires_in("EMAIL_TOKEN_TTL"),
-        link=public_url("recovery.verify_email", token=raw),
-        link_label=_l("Confirm your address"),
-    )
+    return _confirmation_letter(message, user, user.email, _l("Confirm your email address"), raw)
 
 
 @register(confirmation.CHANGE)
@@ -120,10 +112,16 @@ def build_change(message: MailMessage) -> Letter | None:
         return None
     tokens.void(user, confirmation.CHANGE)
     raw = tokens.issue(user, confirmation.CHANGE, email=message.to_email)
+    subject = _l("Confirm your new email address")
+    return _confirmation_letter(message, user, message.to_email, subject, raw)
+
+
+def _confirmation_letter(message: MailMessage, user, to: str, subject, raw: str) -> Letter:
+    """A letter whose link, ``raw``, confirms the address it is sent to."""
     return compose(
         message,
-        to=message.to_email,
-        subject=_l("Confirm your new email address"),
+        to=to,
+        subject=subject,
         user=user,
         expires=expires_in("EMAIL_TOKEN_TTL"),
         link=public_url("recovery.verify_email", token=raw),
