@@ -3,6 +3,7 @@
 import re
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from databases import (  # noqa: F401  (re-exported for the tests)
@@ -175,3 +176,16 @@ def signed_in(app, make_user):
         return c, account
 
     return sign_in
+
+
+@pytest.fixture(scope="session", autouse=True)
+def instance_folder_untouched():
+    """Tests write their databases and mail elsewhere: the developer's instance/ stays as it was."""
+    instance = Path(__file__).resolve().parent.parent / "instance"
+
+    def listing():
+        return sorted(str(p.relative_to(instance)) for p in instance.rglob("*"))
+
+    before = listing()
+    yield
+    assert listing() == before

@@ -1,6 +1,9 @@
 """Databases for the tests: throw-away PostgreSQL databases and app factories."""
 
+import atexit
 import os
+import shutil
+import tempfile
 import uuid
 
 import psycopg
@@ -11,6 +14,9 @@ from tz_app import create_app
 PG_ADMIN_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
+# Mail the tests' apps and servers write to files goes here, never into instance/.
+TEST_OUTBOX = tempfile.mkdtemp(prefix="tz_app-test-outbox-")
+atexit.register(shutil.rmtree, TEST_OUTBOX, ignore_errors=True)
 REQUIRE_POSTGRES = os.environ.get("CI", "").lower() == "true" or bool(
     os.environ.get("TZ_REQUIRE_POSTGRES")
 )
@@ -54,6 +60,7 @@ def make_test_app(database_url: str, **overrides):
         "BCRYPT_ROUNDS": 4,
         # Required with APP_ENV=production, which some tests build.
         "PUBLIC_URL": "http://localhost:5000",
+        "MAIL_OUTBOX": TEST_OUTBOX,
     }
     config.update(overrides)
     return create_app(config)

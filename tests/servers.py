@@ -10,6 +10,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from databases import TEST_OUTBOX
 from flask_migrate import upgrade
 
 from tz_app.extensions import db
@@ -53,6 +54,7 @@ class GunicornServer:
             "SECRET_KEY": "end-to-end-secret",
             "APP_ENV": "development",
             "BCRYPT_ROUNDS": "4",
+            "MAIL_OUTBOX": TEST_OUTBOX,
             **env,
         }
         self.args = [

@@ -155,7 +155,7 @@ class Config:
         self.MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD") or None
         self.MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER") or None
         self.MAIL_DELIVERY = os.environ.get("MAIL_DELIVERY") or self.MAIL_DELIVERY
-        self.MAIL_OUTBOX = str(Path(instance_path) / "outbox")
+        self.MAIL_OUTBOX = os.environ.get("MAIL_OUTBOX") or str(Path(instance_path) / "outbox")
         self.PASSWORD_RESET_TTL = _int_env("PASSWORD_RESET_TTL", 3600)
         self.EMAIL_TOKEN_TTL = _int_env("EMAIL_TOKEN_TTL", 3 * 24 * 3600)
         self.INVITE_TTL = _int_env("INVITE_TTL", 7 * 24 * 3600)
