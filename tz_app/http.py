@@ -162,7 +162,7 @@ def handle_integrity_error(error: IntegrityError):
     logged: PostgreSQL's message quotes the conflicting value (an email).
     """
     log.warning("conflict on %s %s: %s", request.method, request.path, type(error.orig).__name__)
-    db.session.rollback()
+    release_session()  # what the page shows of the user stays readable, without a query
     return handle_http_error(Conflict())
 
 
