@@ -7,8 +7,9 @@ admin through the whole WSGI stack, for tz_app, the baseline (bench.baseline)
 and the baseline as it used to be measured (its template compiled on every
 request), with the SQL statements each request sends; searches for a common
 word, a rare one and words of two and one characters; can() against
-pycasbin's enforcer; and sign-in latency at the default bcrypt cost. Prints
-the report (bench.report) and writes it to bench/results.md.
+pycasbin's enforcer; sign-in latency at the default bcrypt cost, and
+sign-ins per second per core next to bcrypt's own rate (bench.sign_in).
+Prints the report (bench.report) and writes it to bench/results.md.
 """
 
 import argparse
@@ -29,6 +30,7 @@ from flask_migrate import upgrade
 from sqlalchemy import event, select
 from sqlalchemy.engine import make_url
 
+from bench import sign_in
 from bench.baseline import create_baseline_app
 from bench.report import render
 from tz_app import create_app
@@ -350,7 +352,7 @@ def main() -> int:
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     kinds = ["sqlite"] + (["postgresql"] if postgres_available() else [])
-    rows, page_one, identity = [], {}, {}
+    rows, page_one, identity, sign_ins = [], {}, {}, {}
     with tempfile.TemporaryDirectory() as workdir:
         for kind in kinds:
             for size in sizes:
@@ -377,8 +379,24 @@ def main() -> int:
                     if size == sizes[0] and kind == kinds[0]:
                         can_rate, casbin_rate = compare_can(url, 200_000)
                         login_ms, bcrypt_ms = login_latency(url, 5)
+                    if size == sizes[0]:
+                        sign_ins[kind] = sign_in.measure(url)
+                        print(
+                            f"{kind:10} sign-ins per core at cost 12: "
+                            f"{sign_ins[kind][0]:.2f}/s, bcrypt {sign_ins[kind][1]:.2f}/s",
+                            flush=True,
+                        )
     report = render(
-        rows, page_one, sizes, SEARCHES, can_rate, casbin_rate, login_ms, bcrypt_ms, identity
+        rows,
+        page_one,
+        sizes,
+        SEARCHES,
+        can_rate,
+        casbin_rate,
+        login_ms,
+        bcrypt_ms,
+        identity,
+        sign_ins,
     )
     print()
     print(report)

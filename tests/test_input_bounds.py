@@ -13,7 +13,6 @@ from sqlalchemy import column, insert, select, table
 
 from tz_app.extensions import db
 from tz_app.models import AuditEvent, Role, Session, User, UTCDateTime, utcnow
-from tz_app.seed import seed_rules
 
 ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
 FULL_WIDTH_DIGITS = str.maketrans("0123456789", "０１２３４５６７８９")
@@ -304,9 +303,17 @@ def test_migration_renormalises_stored_emails_without_merging_accounts(fresh_dat
         config = current_app.extensions["migrate"].migrate.get_config()
         script = ScriptDirectory.from_config(config)
         upgrade(revision=script.get_revision("0005_email_normal_form").down_revision)
-        seed_rules()
-        role_id = db.session.scalar(select(Role.id).where(Role.name == "user"))
         now = utcnow()
+        # The schema of that revision, not today's models: the role is written as a row.
+        roles = table(
+            "roles",
+            column("id"),
+            column("name"),
+            column("rules_version"),
+            column("created_at", UTCDateTime),
+        )
+        db.session.execute(insert(roles).values(name="user", rules_version="v", created_at=now))
+        role_id = db.session.scalar(select(roles.c.id).where(roles.c.name == "user"))
         same = {"name": "N", "last_name": "L", "password_hash": "x", "role_id": role_id}
         same |= {"is_active": True, "created_at": now, "updated_at": now}
         db.session.execute(

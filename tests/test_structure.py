@@ -16,6 +16,12 @@ PUBLIC = {
     "recovery.accept_invitation",
     "recovery.verify_email",
     "recovery.resend_confirmation",
+    # The second step of signing in, and signing in with a passkey.
+    "mfa.second_factor",
+    "mfa.second_factor_passkey_options",
+    "mfa.second_factor_passkey",
+    "mfa.login_passkey_options",
+    "mfa.login_passkey",
     "static",
 }
 # Pages with a form, shown by GET and sent to the same address by POST.
@@ -27,6 +33,28 @@ FORM_PAGES = {
     "recovery.reset_password",
     "recovery.accept_invitation",
     "recovery.verify_email",
+    "mfa.totp_setup",
+    "mfa.second_factor",
+    "mfa.reauth",
+}
+# Changes that want a recent proof of who you are (tz_app.mfa.reauth). The own
+# row of the users page asks for it only for a new password or email
+# (tests/test_reauth.py).
+SENSITIVE = {
+    "account.change_password",
+    "account.change_email",
+    "admin.rules.save",
+    "admin.roles.create",
+    "admin.roles.rename",
+    "admin.roles.update",
+    "admin.roles.delete",
+    "mfa.totp_setup",
+    "mfa.totp_disable",
+    "mfa.recovery_codes_new",
+    "mfa.passkey_options",
+    "mfa.passkey_add",
+    "mfa.passkey_delete",
+    "mfa.reset",
 }
 
 
@@ -51,6 +79,12 @@ def test_every_endpoint_is_guarded():
     assert unguarded_routes(app) == []
     for endpoint in PUBLIC - {"static"}:
         assert app.view_functions[endpoint].access == "public"
+
+
+def test_sensitive_changes_want_a_recent_confirmation():
+    app = _app()
+    for endpoint in SENSITIVE:
+        assert getattr(app.view_functions[endpoint], "reauth", False), endpoint
 
 
 def test_state_changes_are_posts_only():

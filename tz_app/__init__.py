@@ -37,6 +37,9 @@ from .i18n import (
 )
 from .logs import assign_request_id, configure_logging, echo_request_id
 from .mail import init_app as init_mail
+from .mfa import bp as mfa_bp
+from .mfa.enforce import setup_required
+from .mfa.signin import write_pending_cookie
 from .permissions import ELEMENTS, can, current_user
 from .recovery.routes import bp as recovery_bp
 from .sessions import load_identity, write_auth_cookie
@@ -107,6 +110,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(account_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(recovery_bp)
+    app.register_blueprint(mfa_bp)
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -125,8 +129,10 @@ def register_request_hooks(app: Flask) -> None:
             g.user = None
             return
         load_identity()
+        return setup_required()
 
     app.after_request(write_auth_cookie)
+    app.after_request(write_pending_cookie)
     app.after_request(security_headers)
     app.after_request(echo_request_id)
 

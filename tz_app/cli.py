@@ -1,4 +1,4 @@
-"""Command-line tools: ``flask seed``, ``create-admin``, ``rules`` and ``sessions``."""
+"""Command-line tools: ``seed``, ``create-admin``, ``rules``, ``sessions``, ``mail``, ``mfa``."""
 
 import signal
 
@@ -13,11 +13,12 @@ from .accounts import ADMIN_ROLE, create_user, find_by_email, role_named
 from .emails import normalize_email
 from .extensions import db
 from .mail import Delivery, MailDeliverer, deliver_batch
-from .models import EMAIL_MAX, FLAGS, BusinessElement, Role, Session, utcnow
+from .mfa import crypto, factors
+from .models import EMAIL_MAX, FLAGS, BusinessElement, Role, Session, TotpSecret, utcnow
 from .passwords import hash_password, password_problems
 from .rules import LockedRuleError, describe_change, elements, matrix, roles, set_flags
 from .seed import seed_demo_users, seed_fake_users, seed_rules
-from .sessions import idle_cutoff
+from .sessions import end_user_sessions, idle_cutoff
 
 
 def _require_schema() -> None:
@@ -248,4 +249,58 @@ def mail_deliver(watch: bool, interval: float | None) -> None:
         raise SystemExit(1)
 
 
-commands = [seed_command, create_admin_command, rules_group, sessions_group, mail_group]
+@click.group("mfa")
+def mfa_group() -> None:
+    """Second factors: an administrator locked out, key rotation."""
+
+
+@mfa_group.command("reset")
+@click.option("--email", required=True, help="The account whose second factors go.")
+@with_appcontext
+def mfa_reset(email: str) -> None:
+    """Remove an account's second factors and end its sessions (it signs in with its password)."""
+    _require_schema()
+    user = find_by_email(email)
+    if user is None or not user.is_active:
+        raise click.ClickException(f"No active account with the email {email!r}.")
+    removed = [kind for kind, count in factors.remove_all(user).items() if count]
+    ended = end_user_sessions(user)
+    factors.changed(user, "reset", removed=removed, sessions_ended=ended, via="cli")
+    db.session.commit()
+    if removed:
+        click.echo(f"Removed {', '.join(removed)} of {user.email}; {ended} session(s) ended.")
+    else:
+        click.echo(f"{user.email} had no second factors; {ended} session(s) ended.")
+    if user.role.mfa_required:
+        click.echo(f"The {user.role.name} role requires one: they will be led to set it up.")
+
+
+@mfa_group.command("rotate-key")
+@with_appcontext
+def mfa_rotate_key() -> None:
+    """Re-encrypt every authenticator secret with the first key of MFA_ENCRYPTION_KEYS."""
+    _require_schema()
+    rows = db.session.scalars(select(TotpSecret)).all()
+    unreadable = 0
+    for row in rows:
+        try:
+            row.secret = crypto.rotate(row.secret)
+        except crypto.InvalidToken:
+            unreadable += 1
+    db.session.commit()
+    click.echo(f"Re-encrypted {len(rows) - unreadable} secret(s) with the first key.")
+    if unreadable:
+        raise click.ClickException(
+            f"{unreadable} secret(s) open with none of the configured keys: add the key "
+            "they were made with to MFA_ENCRYPTION_KEYS and run this again."
+        )
+
+
+commands = [
+    seed_command,
+    create_admin_command,
+    rules_group,
+    sessions_group,
+    mail_group,
+    mfa_group,
+]

@@ -130,6 +130,11 @@ class Config:
     MAIL_CLAIM_SECONDS = 300
     MAIL_DELIVERY = "process"
 
+    # Seconds a correct password waits for its second factor (bound to the
+    # browser by a cookie), and a passkey challenge for its answer.
+    MFA_SIGN_IN_TTL = 5 * 60
+    WEBAUTHN_CHALLENGE_TTL = 5 * 60
+
     def __init__(self, instance_path: str):
         self.SECRET_KEY = os.environ.get("SECRET_KEY") or None
         self.SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL") or _sqlite_url(instance_path)
@@ -160,6 +165,12 @@ class Config:
         self.EMAIL_TOKEN_TTL = _int_env("EMAIL_TOKEN_TTL", 3 * 24 * 3600)
         self.INVITE_TTL = _int_env("INVITE_TTL", 7 * 24 * 3600)
         self.REQUIRE_VERIFIED_EMAIL = _bool_env("REQUIRE_VERIFIED_EMAIL", False)
+        # Second factors (tz_app.mfa): seconds after a sign-in or a confirmation
+        # during which sensitive actions need no new one; the keys that encrypt
+        # authenticator secrets, newest first (by default one derived from
+        # SECRET_KEY).
+        self.REAUTH_WINDOW = _int_env("REAUTH_WINDOW", 15 * 60)
+        self.MFA_ENCRYPTION_KEYS = os.environ.get("MFA_ENCRYPTION_KEYS") or None
 
     def finalize(self, settings: dict) -> None:
         """Check the merged settings; fill in what may default. Raises ConfigError."""
@@ -181,11 +192,15 @@ class Config:
             "PASSWORD_RESET_TTL",
             "EMAIL_TOKEN_TTL",
             "INVITE_TTL",
+            "REAUTH_WINDOW",
+            "MFA_SIGN_IN_TTL",
+            "WEBAUTHN_CHALLENGE_TTL",
         ):
             if settings[name] <= 0:
                 raise ConfigError(f"{name} must be a positive number of seconds")
         settings["SQLALCHEMY_ENGINE_OPTIONS"] = _engine_options(settings)
         _finalize_mail(settings)
+        _finalize_mfa(settings)
 
 
 def _finalize_mail(settings: dict) -> None:
@@ -209,6 +224,19 @@ def _finalize_mail(settings: dict) -> None:
     settings["MAIL_ENABLED"] = bool(settings["MAIL_SERVER"]) or settings["APP_ENV"] != "production"
     if not settings["MAIL_DEFAULT_SENDER"]:
         settings["MAIL_DEFAULT_SENDER"] = f"noreply@{parts.hostname}"
+
+
+def _finalize_mfa(settings: dict) -> None:
+    """Refuse MFA_ENCRYPTION_KEYS that are not Fernet keys, at start rather than at a sign-in."""
+    from .mfa.crypto import keys_from
+
+    try:
+        keys_from(settings["MFA_ENCRYPTION_KEYS"], settings["SECRET_KEY"])
+    except ValueError:
+        raise ConfigError(
+            "MFA_ENCRYPTION_KEYS must be comma-separated Fernet keys (for example: python -c "
+            "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
+        ) from None
 
 
 class DevelopmentConfig(Config):

@@ -13,11 +13,13 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     TypeDecorator,
     UniqueConstraint,
     case,
     event,
+    false,
     inspect,
 )
 from sqlalchemy.ext.hybrid import hybrid_property
@@ -69,6 +71,8 @@ class Role(db.Model):
     # Changes whenever any of this role's rules change. It is loaded with the
     # user on every request, so per-process rule caches are never stale.
     rules_version: Mapped[str] = mapped_column(String(32), default=new_version)
+    # Whether the role's holders must have a second factor (tz_app.mfa.enforce).
+    mfa_required: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     rules: Mapped[list[AccessRoleRule]] = relationship(
@@ -115,6 +119,9 @@ class User(db.Model):
     locale: Mapped[str | None] = mapped_column(String(8))
     # When the owner of the address confirmed it; None while unconfirmed.
     email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Whether the user has a second factor (a confirmed authenticator app or a
+    # passkey): kept by tz_app.mfa.factors so identity needs no extra query.
+    mfa_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -202,6 +209,12 @@ class Session(db.Model):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ip: Mapped[str | None] = mapped_column(String(45))
     user_agent: Mapped[str | None] = mapped_column(String(512))
+    # How the session signed in (tz_app.mfa.factors.METHODS), and when its
+    # user last proved who they are: the sign-in or a re-authentication.
+    auth_method: Mapped[str] = mapped_column(
+        String(20), default="password", server_default="password"
+    )
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship()
 
@@ -362,3 +375,73 @@ class LinkToken(db.Model):
 
     def __repr__(self) -> str:
         return f"<LinkToken {self.id} {self.purpose} user={self.user_id}>"
+
+
+class TotpSecret(db.Model):
+    """A user's authenticator app: the shared secret, encrypted (tz_app.mfa.crypto).
+
+    ``confirmed_at`` is None while it is being set up; ``last_used_step`` is
+    the RFC 6238 time step of the last code accepted, so no code works twice.
+    """
+
+    __tablename__ = "totp_secrets"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    secret: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_step: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class RecoveryCode(db.Model):
+    """One single-use recovery code; only its SHA-256 is stored."""
+
+    __tablename__ = "recovery_codes"
+    __table_args__ = (UniqueConstraint("user_id", "code_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Passkey(db.Model):
+    """A WebAuthn credential of a user: its id, public key and signature counter."""
+
+    __tablename__ = "passkeys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    credential_id: Mapped[bytes] = mapped_column(LargeBinary(1023), unique=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary(1023))
+    sign_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    transports: Mapped[list] = mapped_column(JSON, default=list)
+    name: Mapped[str] = mapped_column(String(64))
+    backed_up: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+
+
+class WebAuthnChallenge(db.Model):
+    """A challenge handed to a browser: single-use, short-lived, stored as a hash.
+
+    ``purpose`` says which ceremony may use it (tz_app.mfa.passkeys);
+    ``user_id`` whose it is, or None for "sign in with a passkey".
+    """
+
+    __tablename__ = "webauthn_challenges"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    challenge_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    purpose: Mapped[str] = mapped_column(String(20))
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -127,15 +127,17 @@ def renew_csrf_secret() -> None:
     g.pop(field, None)
 
 
-def start_session(user: User, epoch: int | None = None) -> Session:
+def start_session(user: User, epoch: int | None = None, method: str = "password") -> Session:
     """Sign ``user`` in with a new session and a fresh token.
 
     ``epoch`` is the user's ``session_epoch`` as read before their password
     was checked; when every session of the user has been ended since,
     nothing starts and CredentialsChanged is raised. Any session the browser
     already had is ended first: a token that existed before the sign-in is
-    never carried over (no session fixation), nor is the CSRF secret. The
-    caller commits.
+    never carried over (no session fixation), nor is the CSRF secret.
+    ``method`` is how the user proved who they are (tz_app.mfa.factors.METHODS);
+    the sign-in also counts as a confirmation for sensitive actions
+    (tz_app.mfa.reauth). The caller commits.
     """
     if epoch is not None:
         _hold_epoch(user, epoch)
@@ -149,6 +151,8 @@ def start_session(user: User, epoch: int | None = None) -> Session:
         token_hash=hash_token(token),
         created_at=now,
         last_seen_at=now,
+        confirmed_at=now,
+        auth_method=method,
         expires_at=now + timedelta(seconds=current_app.config["SESSION_LIFETIME"]),
         ip=client_ip(),
         user_agent=client_user_agent(),

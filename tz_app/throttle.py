@@ -36,8 +36,23 @@ INVITATION_ACCEPTED = "user.invitation_accepted"
 # confirmed: no session, but no failure either.
 UNCONFIRMED = "auth.login_unconfirmed"
 
-FAILED_KINDS = (FAILED, PASSWORD_CHECK_FAILED)
-SUCCEEDED_KINDS = (SUCCEEDED, PASSWORD_CHECKED, PASSWORD_RESET, INVITATION_ACCEPTED, UNCONFIRMED)
+# Second factors: a code at sign-in or to confirm a sensitive action counts
+# like a password. A right password still waiting for its second factor
+# neither counts nor starts the count again: knowing the password must not
+# buy more guesses at the code.
+MFA_FAILED = "auth.mfa_failed"
+MFA_CHECKED = "auth.mfa_checked"
+PASSWORD_OK = "auth.password_ok"
+
+FAILED_KINDS = (FAILED, PASSWORD_CHECK_FAILED, MFA_FAILED)
+SUCCEEDED_KINDS = (
+    SUCCEEDED,
+    PASSWORD_CHECKED,
+    MFA_CHECKED,
+    PASSWORD_RESET,
+    INVITATION_ACCEPTED,
+    UNCONFIRMED,
+)
 
 
 class Throttled(Exception):

@@ -40,6 +40,9 @@ PURPOSES = {
     "email_verify": "EMAIL_TOKEN_TTL",
     "invite": "INVITE_TTL",
     "email_change": "EMAIL_TOKEN_TTL",
+    # Not a link: a correct password waiting for its second factor, held by
+    # one browser's cookie (tz_app.mfa.signin).
+    "mfa_sign_in": "MFA_SIGN_IN_TTL",
 }
 # Purposes with at most one live link: a new one voids the older.
 ONE_LIVE_LINK = frozenset({"password_reset", "invite"})
@@ -53,18 +56,21 @@ def _ttl(purpose: str) -> timedelta:
     return timedelta(seconds=current_app.config[PURPOSES[purpose]])
 
 
-def issue(user: User, purpose: str, *, email: str | None = None) -> str:
+def issue(user: User, purpose: str, *, email: str | None = None, epoch: int | None = None) -> str:
     """A new link token for ``user`` (already stored); returns the raw token.
 
     ``email`` is the address the link confirms (the user's own by default;
     the new one for an email change). The epoch is read from the database,
-    not from ``user``, which may be older than the last "end every session".
+    not from ``user``, which may be older than the last "end every session",
+    unless given: the one read before a password was checked, so that a
+    token issued for that check dies if the password changed meanwhile.
     Raises ValueError for an unknown purpose.
     """
     ttl = _ttl(purpose)
     if purpose in ONE_LIVE_LINK:
         void(user, purpose)
-    epoch = db.session.scalar(select(User.session_epoch).where(User.id == user.id))
+    if epoch is None:
+        epoch = db.session.scalar(select(User.session_epoch).where(User.id == user.id))
     raw = secrets.token_urlsafe(TOKEN_BYTES)
     now = utcnow()
     db.session.add(

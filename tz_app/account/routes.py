@@ -10,6 +10,8 @@ from ..accounts import EMAIL_TAKEN, lock_for_update, set_password_hash
 from ..extensions import db
 from ..http import form_errors, wants_json
 from ..mail import notify_security_change
+from ..mfa import reauth
+from ..mfa.factors import METHODS
 from ..models import Session, User, utcnow
 from ..numbers import parse_id
 from ..passwords import check_password, hash_password
@@ -54,6 +56,7 @@ def profile():
 
 @bp.route("/profile/email/", methods=["POST"])
 @login_required
+@reauth.required
 def change_email():
     """A new address of one's own: it takes effect once confirmed from it (JSON: 202)."""
     user = g.user
@@ -87,6 +90,7 @@ def change_email():
 
 @bp.route("/profile/password/", methods=["POST"])
 @login_required
+@reauth.required
 def change_password():
     form = _password_form()
     if not form.validate_on_submit():
@@ -172,6 +176,7 @@ def sessions():
         subject=subject,
         rows=rows,
         describe=describe,
+        methods=METHODS,
         may_browse=can(g.user, "sessions", "read"),
     )
 

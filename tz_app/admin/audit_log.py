@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import aliased, joinedload
 
 from ..i18n import FLAG_LABELS, role_label
+from ..mfa.factors import FACTOR_LABELS, METHODS
 from ..models import AuditEvent, User
 from ..pagination import MAX_PER_PAGE, clamp_int, paginate
 from ..permissions import permission_required
@@ -46,6 +47,19 @@ KINDS = {
     "role.created": _l("Role created"),
     "role.renamed": _l("Role renamed"),
     "role.deleted": _l("Role deleted"),
+    "role.mfa_required": _l("Second factor requirement changed"),
+    "auth.password_ok": _l("Password right, second factor awaited"),
+    "auth.mfa_failed": _l("Wrong code"),
+    "auth.mfa_checked": _l("Code confirmed"),
+    "auth.reauth": _l("Identity confirmed"),
+    "mfa.used": _l("Second factor used"),
+    "mfa.failed": _l("Second factor failed"),
+    "mfa.totp_enabled": _l("Authenticator app turned on"),
+    "mfa.totp_disabled": _l("Authenticator app turned off"),
+    "mfa.recovery_codes_generated": _l("New recovery codes"),
+    "mfa.passkey_added": _l("Passkey added"),
+    "mfa.passkey_removed": _l("Passkey removed"),
+    "mfa.reset": _l("Second factors removed by an administrator"),
 }
 
 
@@ -59,6 +73,12 @@ DETAIL_LABELS = {
     "sessions_ended": _l("Sessions ended"),
     "old_email": _l("Previous email"),
     "session_id": _l("Session"),
+    "method": _l("Method"),
+    "factor": _l("Factor"),
+    "purpose": _l("For"),
+    "removed": _l("Removed"),
+    "name": _l("Name"),
+    "required": _l("Required"),
 }
 FIELD_LABELS = {
     "name": _l("First name"),
@@ -68,6 +88,12 @@ FIELD_LABELS = {
     "role": _l("Role"),
     "password": _l("Password"),
     "pending_email": _l("New email, to be confirmed"),
+}
+MFA_WORDS = {
+    **METHODS,
+    **FACTOR_LABELS,
+    "sign_in": _l("signing in"),
+    "reauth": _l("confirming identity"),
 }
 CHANGE_LINE = re.compile(r"^(?P<role>[^:]+): (?P<element>[^:]+): (?P<flag>\w+) (?P<state>on|off)$")
 
@@ -90,8 +116,10 @@ def describe_detail(detail: dict) -> list[tuple[str, str]]:
             text = ", ".join(str(FIELD_LABELS.get(f, f)) for f in value)
         elif key in ("old", "new", "role"):
             text = role_label(str(value))
+        elif key in ("method", "factor", "purpose"):
+            text = str(MFA_WORDS.get(value, value))
         elif isinstance(value, list):
-            text = ", ".join(map(str, value))
+            text = ", ".join(str(MFA_WORDS.get(item, item)) for item in value)
         else:
             text = str(value)
         shown.append((str(DETAIL_LABELS.get(key, key)), text))

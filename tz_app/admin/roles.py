@@ -1,14 +1,15 @@
 """Roles: list with how many users hold each, create, rename, delete."""
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from sqlalchemy import func, select
+from sqlalchemy import false, func, select
 
 from .. import audit
 from ..accounts import ADMIN_ROLE, DEFAULT_ROLE
 from ..extensions import db
 from ..i18n import role_label
+from ..mfa import reauth
 from ..models import Role, User
 from ..permissions import permission_required
 from ..rules import roles_changed
@@ -22,9 +23,18 @@ BUILT_IN = (ADMIN_ROLE, DEFAULT_ROLE)
 
 
 def _roles_with_counts():
-    held = select(User.role_id, func.count(User.id).label("n")).group_by(User.role_id).subquery()
+    """Each role, how many users hold it, and how many of them have no second factor."""
+    held = (
+        select(
+            User.role_id,
+            func.count(User.id).label("n"),
+            func.count(User.id).filter(User.mfa_enabled == false()).label("without"),
+        )
+        .group_by(User.role_id)
+        .subquery()
+    )
     return db.session.execute(
-        select(Role, func.coalesce(held.c.n, 0))
+        select(Role, func.coalesce(held.c.n, 0), func.coalesce(held.c.without, 0))
         .outerjoin(held, held.c.role_id == Role.id)
         .order_by(Role.name)
     ).all()
@@ -51,6 +61,7 @@ def index():
 
 @bp.post("/admin/roles/")
 @permission_required("roles", "create")
+@reauth.required
 def create():
     form = RoleForm()
     if not form.validate():
@@ -86,6 +97,7 @@ def _editable_role(role_id: int) -> Role:
 
 @bp.post("/admin/roles/<id:role_id>/rename/")
 @permission_required("roles", "update")
+@reauth.required
 def rename(role_id):
     role = _editable_role(role_id)
     form = RoleForm()
@@ -101,8 +113,39 @@ def rename(role_id):
     return redirect(url_for("admin.roles.index"))
 
 
+@bp.post("/admin/roles/<id:role_id>/")
+@permission_required("roles", "update")
+@reauth.required
+def update(role_id):
+    """Whether the role requires a second factor (field ``mfa_required``: on or absent)."""
+    role = db.get_or_404(Role, role_id)
+    raw = request.form.get("mfa_required")
+    if raw not in (None, "on"):
+        abort(400, _("mfa_required is on or absent."))
+    required = raw == "on"
+    if role.mfa_required != required:
+        role.mfa_required = required
+        audit.record("role.mfa_required", role=role.name, required=required)
+        db.session.commit()
+    if required:
+        flash(
+            _(
+                "Holders of %(name)s now need a second factor; those without one "
+                "are led to set it up.",
+                name=role_label(role.name),
+            ),
+            "success",
+        )
+    else:
+        flash(
+            _("%(name)s no longer requires a second factor.", name=role_label(role.name)), "success"
+        )
+    return redirect(url_for("admin.roles.index"))
+
+
 @bp.post("/admin/roles/<id:role_id>/delete/")
 @permission_required("roles", "delete")
+@reauth.required
 def delete(role_id):
     role = _editable_role(role_id)
     holders = db.session.scalar(select(func.count(User.id)).where(User.role_id == role.id))

@@ -5,6 +5,7 @@ from flask_babel import gettext as _
 
 from .. import audit
 from ..extensions import db
+from ..mfa import reauth
 from ..models import FLAGS
 from ..permissions import ELEMENTS, is_locked, permission_required
 from ..rules import (
@@ -65,6 +66,7 @@ def _parse_matrix_form(role_names: set[str], element_codes: set[str]):
 
 @bp.post("/admin/rules/")
 @permission_required("access_rules", "update")
+@reauth.required
 def save():
     """Set exactly the flags sent, in one transaction. Locked cells are kept."""
     role_rows = {r.name: r for r in roles()}

@@ -9,9 +9,10 @@ from flask_babel import lazy_gettext as _l
 from .. import audit, throttle
 from ..accounts import DEFAULT_ROLE, add_user_from, authenticate, role_named
 from ..extensions import db
+from ..mfa import signin
 from ..permissions import login_required, public
 from ..recovery import confirmation
-from ..sessions import CredentialsChanged, client_ip, end_session, start_session
+from ..sessions import client_ip, end_session, start_session
 from ..urls import safe_next
 from .forms import LoginForm, SignupForm
 
@@ -80,25 +81,33 @@ def login():
         throttle.succeeded(attempt, throttle.UNCONFIRMED, verified.user)
         db.session.commit()
         return render_template("auth/login.html", form=form, unconfirmed=True), 403
-    if verified is not None:
-        try:
-            start_session(verified.user, epoch=verified.epoch)
-        except CredentialsChanged:
-            # The password changed, or the account was deleted, while it was checked.
-            db.session.rollback()
-            verified = None
     if verified is None:
-        wait = throttle.failed(attempt)
-        db.session.commit()
-        if wait is not None:
-            return _locked_out(form, wait)
-        return render_template("auth/login.html", form=form, error=LOGIN_FAILED)
+        return _login_failed(form, attempt)
     user = verified.user
     if verified.upgraded_hash is not None:
         user.password_hash = verified.upgraded_hash
-    throttle.succeeded(attempt, throttle.SUCCEEDED, user)
+    if user.mfa_enabled:
+        # No session yet: the second factor first (tz_app.mfa.signin).
+        signin.await_second_factor(verified, attempt, form.next.data)
+        db.session.commit()
+        return redirect(url_for("mfa.second_factor"))
+    target = signin.complete(
+        user, "password", epoch=verified.epoch, attempt=attempt, next_url=form.next.data
+    )
+    if target is None:
+        # The password changed, or the account was deleted, while it was checked.
+        db.session.rollback()
+        return _login_failed(form, attempt)
     db.session.commit()
-    return redirect(safe_next(form.next.data) or url_for("users.home"))
+    return redirect(target)
+
+
+def _login_failed(form: LoginForm, attempt):
+    wait = throttle.failed(attempt)
+    db.session.commit()
+    if wait is not None:
+        return _locked_out(form, wait)
+    return render_template("auth/login.html", form=form, error=LOGIN_FAILED)
 
 
 def _locked_out(form: LoginForm, wait: int):

@@ -193,8 +193,13 @@
           stopEdit(row, data);
           row.classList.add("saved");
           setTimeout(function () { row.classList.remove("saved"); }, 1600);
+        } else if (response.status === 401 && data.error === "reauth_required") {
+          // A new password or email needs a recent proof of who you are.
+          window.location.assign("/reauth/?next=" + encodeURIComponent(window.location.pathname + window.location.search));
         } else if (response.status === 401) {
           window.location.assign("/login/?next=" + encodeURIComponent(window.location.pathname + window.location.search));
+        } else if (response.status === 403 && data.error === "mfa_setup_required") {
+          window.location.assign("/mfa/");
         } else if (data.errors) {
           showErrors(row, data.errors);
         } else {

@@ -39,6 +39,10 @@ class UserForm(PersonForm):
     def changes_password(self) -> bool:
         return "password" in self and bool(self.password.data)
 
+    def changes_sign_in(self, user) -> bool:
+        """Whether it sets a new password or email for ``user``: what signs them in."""
+        return self.changes_password() or ("email" in self and self.email.data != user.email)
+
     def keep_only(self, sent) -> None:
         """Drop the fields the request did not send: absent means unchanged."""
         for name in [f.name for f in self if f.name != "csrf_token"]:

@@ -30,6 +30,7 @@ from ..accounts import (
 from ..extensions import db
 from ..http import form_errors, wants_json
 from ..mail import notify_security_change
+from ..mfa import reauth
 from ..models import Counter, User
 from ..pagination import MAX_PER_PAGE, clamp_int, paginate
 from ..passwords import hash_password
@@ -199,6 +200,11 @@ def update(user_id):
     form = UserForm(editing=user, role_names=role_choices())
     form.keep_only(request.form)
     if form.validate():
+        # One's own password or email: only with a recent proof of who you are
+        # (tz_app.mfa.reauth), or a stolen session could take the account.
+        own = user.id == g.user.id
+        if own and form.changes_sign_in(user) and not reauth.recently_confirmed():
+            return reauth.demand()
         # bcrypt outside any transaction, and so never while holding the row lock.
         db.session.commit()
         new_hash = hash_password(form.password.data) if form.changes_password() else None
