@@ -45,9 +45,24 @@ class SoftAuthenticator:
     def _flags(self, extra: int = 0) -> int:
         return UP | (UV if self.user_verified else 0) | extra
 
-    def create(self, options: dict, *, origin: str | None = None, rp_id: str | None = None) -> dict:
-        """The answer to ``navigator.credentials.create()`` for these options."""
-        key = ec.generate_private_key(ec.SECP256R1())
+    def create(
+        self,
+        options: dict,
+        *,
+        origin: str | None = None,
+        rp_id: str | None = None,
+        reuse: bytes | None = None,
+    ) -> dict:
+        """The answer to ``navigator.credentials.create()`` for these options.
+
+        ``reuse`` is the id of a credential this device already holds: it is
+        attested again (as a copied key would be) instead of a new one made.
+        """
+        if reuse is None:
+            key = ec.generate_private_key(ec.SECP256R1())
+            credential_id = secrets.token_bytes(32)
+        else:
+            key, credential_id = self.keys[reuse][0], reuse
         numbers = key.public_key().public_numbers()
         cose = {
             1: 2,
@@ -56,7 +71,6 @@ class SoftAuthenticator:
             -2: numbers.x.to_bytes(32, "big"),
             -3: numbers.y.to_bytes(32, "big"),
         }
-        credential_id = secrets.token_bytes(32)
         rp_hash = hashlib.sha256((rp_id or options["rp"]["id"]).encode()).digest()
         attested = (
             bytes(16) + len(credential_id).to_bytes(2, "big") + credential_id + cbor2.dumps(cose)

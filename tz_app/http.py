@@ -185,6 +185,30 @@ def handle_unexpected_error(error: Exception):
     return handle_http_error(InternalServerError())
 
 
+def write_cookie(
+    response,
+    name: str,
+    value: str | None,
+    *,
+    clear: bool,
+    max_age: int,
+    path: str = "/",
+    samesite: str = "Lax",
+):
+    """Set cookie ``name`` to ``value``, or delete it if ``clear``; Secure in production."""
+    flags = {
+        "path": path,
+        "httponly": True,
+        "samesite": samesite,
+        "secure": current_app.config["SESSION_COOKIE_SECURE"],
+    }
+    if value:
+        response.set_cookie(name, value, max_age=max_age, **flags)
+    elif clear:
+        response.delete_cookie(name, **flags)
+    return response
+
+
 def security_headers(response):
     headers = response.headers
     headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)

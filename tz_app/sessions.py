@@ -10,6 +10,7 @@ from sqlalchemy import select, true, update
 from sqlalchemy.orm import contains_eager
 
 from .extensions import db
+from .http import write_cookie
 from .models import Session, User, utcnow
 
 # last_seen_at is written at most this often per session, not on every request.
@@ -214,24 +215,10 @@ def end_user_sessions(user: User, keep: Session | None = None) -> int:
 def write_auth_cookie(response):
     """Set or clear ``custom_sessionid`` as the request decided."""
     config = current_app.config
-    name = config["AUTH_COOKIE_NAME"]
-    token = g.get("new_auth_token")
-    if token:
-        response.set_cookie(
-            name,
-            token,
-            max_age=config["SESSION_LIFETIME"],
-            path="/",
-            httponly=True,
-            samesite="Lax",
-            secure=config["SESSION_COOKIE_SECURE"],
-        )
-    elif g.get("clear_auth_cookie"):
-        response.delete_cookie(
-            name,
-            path="/",
-            httponly=True,
-            samesite="Lax",
-            secure=config["SESSION_COOKIE_SECURE"],
-        )
-    return response
+    return write_cookie(
+        response,
+        config["AUTH_COOKIE_NAME"],
+        g.get("new_auth_token"),
+        clear=bool(g.get("clear_auth_cookie")),
+        max_age=config["SESSION_LIFETIME"],
+    )

@@ -5,11 +5,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from databases import PostgresDatabase, _pg_available
 from playwright.sync_api import sync_playwright
-from servers import GunicornServer, prepare_database
+from servers import GunicornServer
 
-from .support import people_on
+from .support import e2e_database, people_on
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 
@@ -22,18 +21,11 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
-    if _pg_available() is None:
-        database = PostgresDatabase()
-        url, drop = database.url, database.drop
-    else:
-        url = "sqlite:///" + str(tmp_path_factory.mktemp("browser") / "e2e.sqlite3")
-        drop = lambda: None  # noqa: E731
-    prepare_database(url)
-    instance = GunicornServer(url, workers=1, threads=8)
-    instance.start()
-    yield instance
-    instance.stop()
-    drop()
+    with e2e_database(tmp_path_factory, "browser") as url:
+        instance = GunicornServer(url, workers=1, threads=8)
+        instance.start()
+        yield instance
+        instance.stop()
 
 
 @pytest.fixture(scope="session")

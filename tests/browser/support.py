@@ -2,7 +2,11 @@
 
 import os
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
+
+from databases import PostgresDatabase, _pg_available
+from servers import prepare_database
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 # Failed fetches the page makes on purpose (an invalid inline save answers 400).
@@ -77,3 +81,20 @@ def screenshot(page, name):
     if os.environ.get("UPDATE_SCREENSHOTS") == "1":
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / name))
+
+
+@contextmanager
+def e2e_database(tmp_path_factory, name: str):
+    """A migrated, seeded database for a browser test's server: PostgreSQL when it
+    answers, else a SQLite file; dropped afterwards. Yields its URL."""
+    if _pg_available() is None:
+        database = PostgresDatabase()
+        url, drop = database.url, database.drop
+    else:
+        url = "sqlite:///" + str(tmp_path_factory.mktemp(name) / "e2e.sqlite3")
+        drop = lambda: None  # noqa: E731
+    prepare_database(url)
+    try:
+        yield url
+    finally:
+        drop()

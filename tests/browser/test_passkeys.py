@@ -8,10 +8,9 @@ import time
 
 import pyotp
 import pytest
-from databases import PostgresDatabase, _pg_available
-from servers import GunicornServer, prepare_database
+from servers import GunicornServer
 
-from .support import people_on
+from .support import e2e_database, people_on
 
 AUTHENTICATOR = {
     "protocol": "ctap2",
@@ -25,19 +24,12 @@ AUTHENTICATOR = {
 
 @pytest.fixture(scope="module")
 def localhost_server(tmp_path_factory):
-    if _pg_available() is None:
-        database = PostgresDatabase()
-        url, drop = database.url, database.drop
-    else:
-        url = "sqlite:///" + str(tmp_path_factory.mktemp("passkeys") / "e2e.sqlite3")
-        drop = lambda: None  # noqa: E731
-    prepare_database(url)
-    instance = GunicornServer(url, workers=1, threads=4)
-    instance.url = f"http://localhost:{instance.port}"
-    instance.env["PUBLIC_URL"] = instance.url
-    with instance:
-        yield instance
-    drop()
+    with e2e_database(tmp_path_factory, "passkeys") as url:
+        instance = GunicornServer(url, workers=1, threads=4)
+        instance.url = f"http://localhost:{instance.port}"
+        instance.env["PUBLIC_URL"] = instance.url
+        with instance:
+            yield instance
 
 
 @pytest.fixture

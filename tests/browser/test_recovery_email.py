@@ -3,11 +3,10 @@
 import uuid
 
 import pytest
-from databases import PostgresDatabase, _pg_available
-from servers import GunicornServer, prepare_database
+from servers import GunicornServer
 from smtp import SmtpServer
 
-from .support import Person
+from .support import Person, e2e_database
 from .test_recovery_password import link_in, mail_to
 
 PASSWORD = "a browser passphrase"
@@ -24,26 +23,19 @@ def smtp():
 @pytest.fixture(scope="module", params=["optional", "required"])
 def mail_server(request, smtp, tmp_path_factory):
     """gunicorn mailing ``smtp``, where confirmation is optional or required for signing in."""
-    if _pg_available() is None:
-        database = PostgresDatabase()
-        url, drop = database.url, database.drop
-    else:
-        url = "sqlite:///" + str(tmp_path_factory.mktemp("confirm") / "e2e.sqlite3")
-        drop = lambda: None  # noqa: E731
-    prepare_database(url)
-    instance = GunicornServer(
-        url,
-        workers=1,
-        threads=4,
-        MAIL_SERVER=smtp.host,
-        MAIL_PORT=str(smtp.port),
-        REQUIRE_VERIFIED_EMAIL="true" if request.param == "required" else "false",
-    )
-    instance.env["PUBLIC_URL"] = instance.url
-    instance.required = request.param == "required"
-    with instance:
-        yield instance
-    drop()
+    with e2e_database(tmp_path_factory, "confirm") as url:
+        instance = GunicornServer(
+            url,
+            workers=1,
+            threads=4,
+            MAIL_SERVER=smtp.host,
+            MAIL_PORT=str(smtp.port),
+            REQUIRE_VERIFIED_EMAIL="true" if request.param == "required" else "false",
+        )
+        instance.env["PUBLIC_URL"] = instance.url
+        instance.required = request.param == "required"
+        with instance:
+            yield instance
 
 
 @pytest.fixture

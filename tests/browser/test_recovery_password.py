@@ -5,11 +5,10 @@ import time
 import uuid
 
 import pytest
-from databases import PostgresDatabase, _pg_available
-from servers import GunicornServer, prepare_database
+from servers import GunicornServer
 from smtp import SmtpServer
 
-from .support import DEMO, people_on
+from .support import DEMO, e2e_database, people_on
 
 NEW_PASSWORD = "a password from the mail"
 
@@ -24,20 +23,13 @@ def smtp():
 @pytest.fixture(scope="module")
 def mail_server(smtp, tmp_path_factory):
     """gunicorn sending mail to ``smtp`` from its own deliverer, its links under its own URL."""
-    if _pg_available() is None:
-        database = PostgresDatabase()
-        url, drop = database.url, database.drop
-    else:
-        url = "sqlite:///" + str(tmp_path_factory.mktemp("recovery") / "e2e.sqlite3")
-        drop = lambda: None  # noqa: E731
-    prepare_database(url)
-    instance = GunicornServer(
-        url, workers=1, threads=4, MAIL_SERVER=smtp.host, MAIL_PORT=str(smtp.port)
-    )
-    instance.env["PUBLIC_URL"] = instance.url
-    with instance:
-        yield instance
-    drop()
+    with e2e_database(tmp_path_factory, "recovery") as url:
+        instance = GunicornServer(
+            url, workers=1, threads=4, MAIL_SERVER=smtp.host, MAIL_PORT=str(smtp.port)
+        )
+        instance.env["PUBLIC_URL"] = instance.url
+        with instance:
+            yield instance
 
 
 @pytest.fixture

@@ -1,29 +1,46 @@
 """The passkey requests: options for the browser, then its signed answer, for each ceremony.
 
-Every answer is JSON. Success: ``{"redirect": url}`` (or the new passkey),
-failure: ``400`` or ``401`` with ``{"error": message}`` and never a cookie.
+Every answer is JSON. Success: ``{"redirect": url}`` (and, for a new
+passkey, its ``id`` and ``name``); failure: ``{"error": message}`` with
+``400`` for a request that is no answer at all, ``401`` for an answer that
+does not hold, and never a session cookie.
 """
 
 from flask import abort, flash, g, jsonify, redirect, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from ..extensions import db
 from ..permissions import login_required, public
 from . import bp, factors, passkeys, reauth, signin
 
-NOT_JSON = "Send JSON."
+NOT_JSON = _l("Send a JSON object.")
+SIGN_IN_AGAIN = _l("Your sign-in has expired. Enter your password again.")
 
 
 def _body() -> dict:
-    """The JSON object the request carries; 400 for anything else."""
+    """The JSON object the request carries. Raises Malformed for anything else."""
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        abort(400, _(NOT_JSON))
+        raise passkeys.Malformed(NOT_JSON)
     return body
 
 
-def _failed(error: passkeys.PasskeyError, status: int = 400):
+def _credential():
+    return _body().get("credential")
+
+
+def _refused(error: passkeys.PasskeyError, status: int = 401):
+    """The failure as JSON; whatever the answer used up (its challenge) stays used."""
+    db.session.commit()
+    if isinstance(error, passkeys.Malformed):
+        status = 400
     return jsonify(error=error.message), status
+
+
+def _attempted(error: passkeys.PasskeyError) -> bool:
+    """Whether the request was an answer at all (a malformed one is no attempt to record)."""
+    return not isinstance(error, passkeys.Malformed)
 
 
 # --- Adding and removing one's passkeys --------------------------------------
@@ -42,13 +59,12 @@ def passkey_options():
 @login_required
 @reauth.required
 def passkey_add():
-    body = _body()
     user = g.user
     try:
+        body = _body()
         passkey = passkeys.register(user, body.get("name"), body.get("credential"))
     except passkeys.PasskeyError as error:
-        db.session.commit()  # the challenge stays used
-        return _failed(error)
+        return _refused(error, 400)
     factors.changed(user, "passkey_added", name=passkey.name)
     db.session.commit()
     flash(_("Added the passkey %(name)s.", name=passkey.name), "success")
@@ -85,17 +101,21 @@ def login_passkey_options():
 @bp.post("/login/passkey/")
 @public
 def login_passkey():
-    body = _body()
     try:
-        passkey = passkeys.verify(body.get("credential"), "sign_in")
+        passkey = passkeys.verify(_credential(), "sign_in")
     except passkeys.PasskeyError as error:
-        db.session.commit()
-        return _failed(error, 401)
+        if error.user is not None:
+            factors.failed(error.user, passkeys.KIND, "sign_in")
+        return _refused(error)
     user = passkey.user
-    target = signin.complete(user, "passkey", next_url=request.args.get("next"))
+    # The epoch read with the passkey: a deletion or "end every session"
+    # committed since then leaves this sign-in nothing to start.
+    target = signin.complete(
+        user, "passkey", epoch=user.session_epoch, next_url=request.args.get("next")
+    )
     if target is None:
         db.session.rollback()
-        return jsonify(error=_("Sign in again.")), 401
+        return jsonify(error=str(passkeys.FAILED)), 401
     factors.used(user, passkeys.KIND, "sign_in")
     db.session.commit()
     return jsonify(redirect=target)
@@ -104,19 +124,17 @@ def login_passkey():
 # --- A passkey as the second factor after the password -----------------------
 
 
-def _waiting():
-    waiting = signin.pending()
-    if waiting is None:
-        return None, (jsonify(error=_("Your sign-in has expired. Enter your password again.")), 401)
-    return waiting, None
+def _expired():
+    signin.abandon()
+    return jsonify(error=str(SIGN_IN_AGAIN)), 401
 
 
 @bp.post("/login/mfa/passkey/options/")
 @public
 def second_factor_passkey_options():
-    waiting, refused = _waiting()
-    if refused:
-        return refused
+    waiting = signin.pending()
+    if waiting is None:
+        return _expired()
     options = passkeys.authentication_options("second_factor", waiting.user)
     db.session.commit()
     return jsonify(options)
@@ -125,22 +143,20 @@ def second_factor_passkey_options():
 @bp.post("/login/mfa/passkey/")
 @public
 def second_factor_passkey():
-    body = _body()
-    waiting, refused = _waiting()
-    if refused:
-        return refused
+    waiting = signin.pending()
+    if waiting is None:
+        return _expired()
     user = waiting.user
     try:
-        passkeys.verify(body.get("credential"), "second_factor", user)
+        passkeys.verify(_credential(), "second_factor", user)
     except passkeys.PasskeyError as error:
-        factors.failed(user, passkeys.KIND, "sign_in")
-        db.session.commit()
-        return _failed(error, 401)
+        if _attempted(error):
+            factors.failed(user, passkeys.KIND, "sign_in")
+        return _refused(error)
     target = signin.complete(user, "password+passkey", pending=waiting)
     if target is None:
         db.session.rollback()
-        signin.abandon()
-        return jsonify(error=_("Your sign-in has expired. Enter your password again.")), 401
+        return _expired()
     factors.used(user, passkeys.KIND, "sign_in")
     db.session.commit()
     return jsonify(redirect=target)
@@ -160,14 +176,13 @@ def reauth_passkey_options():
 @bp.post("/reauth/passkey/")
 @login_required
 def reauth_passkey():
-    body = _body()
     user = g.user
     try:
-        passkeys.verify(body.get("credential"), "reauth", user)
+        passkeys.verify(_credential(), "reauth", user)
     except passkeys.PasskeyError as error:
-        factors.failed(user, passkeys.KIND, "reauth")
-        db.session.commit()
-        return _failed(error, 401)
+        if _attempted(error):
+            factors.failed(user, passkeys.KIND, "reauth")
+        return _refused(error)
     factors.used(user, passkeys.KIND, "reauth")
     reauth.confirm(passkeys.KIND)
     db.session.commit()

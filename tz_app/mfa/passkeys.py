@@ -1,12 +1,11 @@
 """Passkeys (WebAuthn, with py_webauthn): a second factor, and a sign-in of their own.
 
 A ceremony is two requests. The first hands the browser options with a
-challenge: 32 random bytes, stored only as their SHA-256 with the purpose
-they serve and whose they are (``webauthn_challenges``), valid for
-``WEBAUTHN_CHALLENGE_TTL`` seconds. The second brings the browser's signed
-answer: the challenge is read back from its ``clientDataJSON`` and used up by
-one conditional ``UPDATE`` before anything else is checked, so every
-challenge serves one attempt, right or wrong. py_webauthn then checks the
+challenge (tz_app.mfa.challenges: single-use, short-lived, stored as a
+hash with its purpose and user). The second brings the browser's signed
+answer: the challenge is read back from its ``clientDataJSON`` and used up
+before anything else is checked, so every challenge serves one attempt,
+right or wrong. py_webauthn then checks the
 origin and relying party (from ``PUBLIC_URL``, never from the request),
 the signature, user presence and verification, and that the signature
 counter moved forward.
@@ -14,14 +13,13 @@ counter moved forward.
 Purposes: ``register`` (adding a passkey, signed in), ``second_factor``
 (after a right password), ``reauth`` (confirming who you are) and
 ``sign_in`` ("Sign in with a passkey": a discoverable credential with user
-verification, both factors at once). Compare Flask-Security-Too's
-``webauthn.py`` and allauth's ``mfa/webauthn``.
+verification, both factors at once).
 """
 
 import hashlib
+import hmac
 import json
-import secrets
-from datetime import timedelta
+import unicodedata
 from urllib.parse import urlsplit
 
 from flask import current_app
@@ -46,7 +44,8 @@ from webauthn.helpers.structs import (
 )
 
 from ..extensions import db
-from ..models import Passkey, User, WebAuthnChallenge, utcnow
+from ..models import Passkey, User, utcnow
+from . import challenges
 
 KIND = "passkey"
 PURPOSES = ("register", "second_factor", "reauth", "sign_in")
@@ -55,18 +54,33 @@ PURPOSES = ("register", "second_factor", "reauth", "sign_in")
 VERIFIED_PURPOSES = frozenset({"sign_in", "reauth"})
 NAME_MAX = 64
 
+# The longest credential id WebAuthn allows.
+CREDENTIAL_ID_MAX = 1023
+
 FAILED = _l("This passkey could not be used. Try again, or use another way.")
 UNKNOWN = _l("This passkey is not registered here.")
 EXPIRED = _l("The request expired. Try again.")
 TAKEN = _l("This passkey is already registered.")
+MALFORMED = _l("The browser's answer could not be read. Try again.")
+NAME_TOO_LONG = _l("Use at most %(max)d characters.", max=NAME_MAX)
+NAME_NOT_PRINTABLE = _l("Contains characters that are not allowed.")
 
 
 class PasskeyError(Exception):
-    """A passkey ceremony that did not succeed; ``message`` says so for people."""
+    """A passkey ceremony that did not succeed; ``message`` says so for people.
 
-    def __init__(self, message):
+    ``user`` is whose passkey answered, when the answer named one of ours:
+    the failure is theirs to see in the audit log.
+    """
+
+    def __init__(self, message, user: User | None = None):
         super().__init__(str(message))
         self.message = str(message)
+        self.user = user
+
+
+class Malformed(PasskeyError):
+    """A request that is no answer at all: not JSON of the right shape, or a bad name."""
 
 
 def relying_party() -> tuple[str, str]:
@@ -81,26 +95,10 @@ def user_handle(user: User) -> bytes:
     return hashlib.sha256(b"tz_app user handle " + str(user.id).encode()).digest()
 
 
-def _hash(challenge: bytes) -> str:
-    return hashlib.sha256(challenge).hexdigest()
-
-
 def _new_challenge(purpose: str, user: User | None) -> bytes:
     if purpose not in PURPOSES:
         raise ValueError(f"unknown passkey purpose {purpose!r}")
-    challenge = secrets.token_bytes(32)
-    now = utcnow()
-    ttl = timedelta(seconds=current_app.config["WEBAUTHN_CHALLENGE_TTL"])
-    db.session.add(
-        WebAuthnChallenge(
-            challenge_hash=_hash(challenge),
-            purpose=purpose,
-            user_id=user.id if user is not None else None,
-            created_at=now,
-            expires_at=now + ttl,
-        )
-    )
-    return challenge
+    return challenges.issue(purpose, user)
 
 
 def _use_challenge(credential: dict, purpose: str, user: User | None) -> bytes:
@@ -109,26 +107,8 @@ def _use_challenge(credential: dict, purpose: str, user: User | None) -> bytes:
         client_data = json.loads(base64url_to_bytes(credential["response"]["clientDataJSON"]))
         challenge = base64url_to_bytes(client_data["challenge"])
     except (KeyError, TypeError, ValueError, AttributeError):
-        raise PasskeyError(FAILED) from None
-    now = utcnow()
-    owner = (
-        WebAuthnChallenge.user_id.is_(None)
-        if user is None
-        else WebAuthnChallenge.user_id == user.id
-    )
-    won = db.session.execute(
-        update(WebAuthnChallenge)
-        .where(
-            WebAuthnChallenge.challenge_hash == _hash(challenge),
-            WebAuthnChallenge.purpose == purpose,
-            owner,
-            WebAuthnChallenge.used_at.is_(None),
-            WebAuthnChallenge.expires_at > now,
-        )
-        .values(used_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if won != 1:
+        raise Malformed(MALFORMED) from None
+    if not challenges.use(challenge, purpose, user):
         raise PasskeyError(EXPIRED)
     return challenge
 
@@ -172,24 +152,44 @@ def registration_options(user: User) -> dict:
 
 
 def clean_name(name, user: User) -> str:
-    """The name as given (trimmed, printable, at most 64 characters), or a numbered default."""
-    if not isinstance(name, str):
+    """The name as given, trimmed, or a numbered default ("Passkey 2") when none is.
+
+    Raises Malformed for a name that is not text, is longer than 64
+    characters or holds control characters.
+    """
+    if name is None:
         name = ""
-    name = "".join(ch for ch in name if ch.isprintable()).strip()[:NAME_MAX]
+    if not isinstance(name, str):
+        raise Malformed(MALFORMED)
+    name = name.strip()
+    if len(name) > NAME_MAX:
+        raise Malformed(NAME_TOO_LONG)
+    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in name):
+        raise Malformed(NAME_NOT_PRINTABLE)
     return name or str(_l("Passkey %(num)d", num=len(describe(user)) + 1))
 
 
 def _transports(credential: dict) -> list[str]:
-    sent = (credential.get("response") or {}).get("transports") or []
+    """The transports the browser reported, those WebAuthn knows (a hint for later requests)."""
+    response = credential.get("response")
+    sent = response.get("transports") if isinstance(response, dict) else None
     if not isinstance(sent, list):
         return []
-    return [t for t in sent if isinstance(t, str) and len(t) <= 20][:8]
+    known = {t.value for t in AuthenticatorTransport}
+    return [t for t in sent if isinstance(t, str) and t in known][:8]
 
 
 def register(user: User, name, credential) -> Passkey:
-    """Verify a new passkey's attestation and store it; the caller commits. Raises PasskeyError."""
+    """Verify a new passkey's attestation and store it; the caller commits.
+
+    The name is checked before the challenge is used, so a refused name can
+    be corrected and the same answer sent again. Raises Malformed, or
+    PasskeyError when the answer does not hold or the passkey is already
+    registered (to anyone).
+    """
     if not isinstance(credential, dict):
-        raise PasskeyError(FAILED)
+        raise Malformed(MALFORMED)
+    name = clean_name(name, user)
     challenge = _use_challenge(credential, "register", user)
     rp_id, origin = relying_party()
     try:
@@ -202,13 +202,15 @@ def register(user: User, name, credential) -> Passkey:
         )
     except (WebAuthnException, KeyError, TypeError, ValueError):
         raise PasskeyError(FAILED) from None
+    if len(verified.credential_id) > CREDENTIAL_ID_MAX:
+        raise PasskeyError(FAILED)
     passkey = Passkey(
         user_id=user.id,
         credential_id=verified.credential_id,
         public_key=verified.credential_public_key,
         sign_count=verified.sign_count,
         transports=_transports(credential),
-        name=clean_name(name, user),
+        name=name,
         backed_up=verified.credential_backed_up,
         created_at=utcnow(),
     )
@@ -245,11 +247,21 @@ def authentication_options(purpose: str, user: User | None = None) -> dict:
 def _credential_id(credential: dict) -> bytes:
     try:
         raw = base64url_to_bytes(credential["rawId"])
-    except (KeyError, TypeError, ValueError):
-        raise PasskeyError(FAILED) from None
-    if not 1 <= len(raw) <= 1023:
-        raise PasskeyError(FAILED)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise Malformed(MALFORMED) from None
+    if not 1 <= len(raw) <= CREDENTIAL_ID_MAX:
+        raise Malformed(MALFORMED)
     return raw
+
+
+def _signed_by(passkey: Passkey, credential: dict) -> bool:
+    """Whether the user handle the authenticator returned is the passkey owner's."""
+    response = credential.get("response")
+    handle = response.get("userHandle") if isinstance(response, dict) else None
+    try:
+        return hmac.compare_digest(base64url_to_bytes(handle), user_handle(passkey.user))
+    except (TypeError, ValueError, AttributeError):
+        return False
 
 
 def verify(credential, purpose: str, user: User | None = None) -> Passkey:
@@ -257,13 +269,15 @@ def verify(credential, purpose: str, user: User | None = None) -> Passkey:
 
     ``user`` is whose passkey it must be (a second factor, a confirmation);
     None for "Sign in with a passkey", where the passkey says whose it is
-    (the user handle it returns must agree). The challenge is used up first,
-    whatever the outcome. Raises PasskeyError. The caller commits.
+    (the user handle it returns must agree). Passkeys of deactivated
+    accounts answer nothing. The challenge is used up first, whatever the
+    outcome. Raises Malformed, or PasskeyError (with ``user`` set once the
+    passkey is known to be theirs). The caller commits.
     """
     if purpose not in PURPOSES or purpose == "register":
         raise ValueError(f"not an authentication purpose: {purpose!r}")
     if not isinstance(credential, dict):
-        raise PasskeyError(FAILED)
+        raise Malformed(MALFORMED)
     challenge = _use_challenge(credential, purpose, user)
     passkey = db.session.scalar(
         select(Passkey)
@@ -272,14 +286,9 @@ def verify(credential, purpose: str, user: User | None = None) -> Passkey:
     )
     if passkey is None or (user is not None and passkey.user_id != user.id):
         raise PasskeyError(UNKNOWN)
-    handle = (credential.get("response") or {}).get("userHandle")
-    if user is None:
-        try:
-            same_user = base64url_to_bytes(handle) == user_handle(passkey.user)
-        except (TypeError, ValueError):
-            same_user = False
-        if not same_user:
-            raise PasskeyError(UNKNOWN)
+    owner = passkey.user
+    if user is None and not _signed_by(passkey, credential):
+        raise PasskeyError(UNKNOWN)
     rp_id, origin = relying_party()
     try:
         verified = verify_authentication_response(
@@ -292,10 +301,21 @@ def verify(credential, purpose: str, user: User | None = None) -> Passkey:
             require_user_verification=purpose in VERIFIED_PURPOSES,
         )
     except (WebAuthnException, KeyError, TypeError, ValueError):
-        raise PasskeyError(FAILED) from None
-    passkey.sign_count = verified.new_sign_count
-    passkey.backed_up = verified.credential_backed_up
-    passkey.last_used_at = utcnow()
+        raise PasskeyError(FAILED, owner) from None
+    # The counter moves only from the value just checked against: of two
+    # answers racing with one counter value (a cloned key), one wins.
+    moved = db.session.execute(
+        update(Passkey)
+        .where(Passkey.id == passkey.id, Passkey.sign_count == passkey.sign_count)
+        .values(
+            sign_count=verified.new_sign_count,
+            backed_up=verified.credential_backed_up,
+            last_used_at=utcnow(),
+        )
+        .execution_options(synchronize_session="fetch")
+    ).rowcount
+    if moved != 1:
+        raise PasskeyError(FAILED, owner)
     return passkey
 
 

@@ -2,6 +2,7 @@
 
 from flask import abort, flash, g, redirect, render_template, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from sqlalchemy import exists, select
 
@@ -14,7 +15,7 @@ from ..sessions import end_user_sessions
 from . import bp, factors, passkeys, reauth, recovery_codes, signin, totp
 from .forms import CodeForm, ReauthForm, TotpConfirmForm
 
-WRONG_CODE = "This code is not right, or it was already used."
+WRONG_CODE = _l("This code is not right, or it was already used.")
 
 
 def has_passkeys(user: User) -> bool:
@@ -65,7 +66,7 @@ def totp_setup():
             db.session.commit()
             flash(_("The authenticator app is on."), "success")
             return _codes_shown(codes, first=True)
-        form.code.errors.append(_(WRONG_CODE))
+        form.code.errors.append(str(WRONG_CODE))
     secret = totp.pending_secret(user)
     if secret is None:
         secret = totp.begin(user)
@@ -138,7 +139,7 @@ def second_factor():
             form.code.errors.append(throttle.lockout_message(wait))
             body = render_template("mfa/second_factor.html", **page)
             return body, 429, {"Retry-After": str(wait)}
-        form.code.errors.append(_(WRONG_CODE))
+        form.code.errors.append(str(WRONG_CODE))
         return render_template("mfa/second_factor.html", **page)
     target = signin.complete(user, f"password+{factor}", pending=waiting, attempt=attempt)
     if target is None:
@@ -219,7 +220,7 @@ def reauth_view():
         field, wrong = form.password, _("This is not your password.")
     else:
         wait, confirmed = _confirm_with_code(user, form)
-        field, wrong = form.code, _(WRONG_CODE)
+        field, wrong = form.code, str(WRONG_CODE)
     db.session.commit()
     if confirmed:
         return redirect(reauth.next_url())

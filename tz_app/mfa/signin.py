@@ -20,6 +20,7 @@ from flask import current_app, g, request, session, url_for
 
 from .. import audit, throttle, tokens
 from ..accounts import Verified
+from ..http import write_cookie
 from ..models import AuditEvent, LinkToken, User
 from ..sessions import CredentialsChanged, start_session
 from ..urls import safe_next
@@ -94,24 +95,12 @@ def complete(
 
 def write_pending_cookie(response):
     """Set or clear the ``mfa_pending`` cookie as the request decided."""
-    config = current_app.config
-    raw = g.get("mfa_pending_cookie")
-    if raw:
-        response.set_cookie(
-            COOKIE,
-            raw,
-            max_age=config["MFA_SIGN_IN_TTL"],
-            path=COOKIE_PATH,
-            httponly=True,
-            samesite="Strict",
-            secure=config["SESSION_COOKIE_SECURE"],
-        )
-    elif g.get("clear_mfa_pending") and COOKIE in request.cookies:
-        response.delete_cookie(
-            COOKIE,
-            path=COOKIE_PATH,
-            httponly=True,
-            samesite="Strict",
-            secure=config["SESSION_COOKIE_SECURE"],
-        )
-    return response
+    return write_cookie(
+        response,
+        COOKIE,
+        g.get("mfa_pending_cookie"),
+        clear=bool(g.get("clear_mfa_pending")) and COOKIE in request.cookies,
+        max_age=current_app.config["MFA_SIGN_IN_TTL"],
+        path=COOKIE_PATH,
+        samesite="Strict",
+    )

@@ -36,7 +36,9 @@
           if (data.error === "reauth_required") {
             window.location.assign("/reauth/?next=" + encodeURIComponent(window.location.pathname));
           }
-          throw new Error(data.error || TEXT.failed || "Something went wrong.");
+          // Our passkey answers say {"error": message}; the app's error pages
+          // {"error": title, "message": message}.
+          throw new Error(data.message || data.error || TEXT.failed || "Something went wrong.");
         }
         return data;
       });
@@ -84,10 +86,17 @@
     showError(button, "");
     button.disabled = true;
     ceremony(button).catch(function (error) {
-      // The browser's own refusals (cancelled, timed out, no passkey) are DOMExceptions.
-      var message = (error && error.message) || TEXT.failed || "Something went wrong.";
-      if (error && error.name === "NotAllowedError") message = TEXT.cancelled || "No passkey was used.";
-      if (error && error.name === "InvalidStateError") message = TEXT.taken || "This passkey is already registered.";
+      // The server's refusals arrive as Errors with its message; the browser's own
+      // (cancelled, timed out, no passkey, already on this device) as DOMExceptions,
+      // whose English text is not for people.
+      var message = TEXT.failed || "Something went wrong.";
+      if (error && error.name === "NotAllowedError") {
+        message = TEXT.cancelled || "No passkey was used.";
+      } else if (error && error.name === "InvalidStateError") {
+        message = TEXT.taken || "This passkey is already registered.";
+      } else if (error && error.name === "Error" && error.message) {
+        message = error.message;
+      }
       showError(button, message);
       button.disabled = false;
     });
