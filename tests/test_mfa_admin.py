@@ -132,7 +132,7 @@ def test_the_cli_resets_a_locked_out_administrator(app, signed_in, runner):
 def test_a_password_reset_link_never_skips_the_second_factor(
     app,
     signed_in,
-    mail_app,
+    mail_app,  # noqa: F811
     smtp_server,  # noqa: F811
 ):
     client, account = signed_in("user")
@@ -194,3 +194,32 @@ def test_a_malformed_key_stops_the_app_at_start(database_url):
 
     with pytest.raises(ConfigError, match="MFA_ENCRYPTION_KEYS"):
         make_test_app(database_url, MFA_ENCRYPTION_KEYS="not-a-key")
+
+
+def test_without_a_factor_an_administrator_reaches_no_other_mfa_action(app, signed_in):
+    victim_client, victim = signed_in("user")
+    enable_totp(victim_client)
+    admin, _account = signed_in("admin")
+    require_for(app, "admin")
+    answer = post(admin, f"/users/{victim.id}/mfa/reset/", {}, token=_token(admin))
+    assert answer.status_code == 302 and answer.headers["Location"] == "/mfa/"
+    with app.app_context():
+        assert db.session.get(User, victim.id).mfa_enabled
+
+
+def test_a_secret_no_key_opens_refuses_codes_instead_of_failing(app, signed_in, database_url):
+    client, account = signed_in("user")
+    secret, _codes = enable_totp(client)
+    moved = make_test_app(database_url, SECRET_KEY="a changed secret key")
+    try:
+        browser = moved.test_client()
+        step = password_step(browser, account.email, PASSWORD)
+        assert step.headers["Location"].endswith("/login/mfa/")
+        answer = second_step(browser, code(secret, +1))
+        assert answer.status_code == 200
+        assert "not right" in answer.get_data(as_text=True)
+        assert auth_cookie(browser) is None
+    finally:
+        with moved.app_context():
+            db.session.remove()
+            db.engine.dispose()

@@ -244,3 +244,16 @@ def test_codes_are_accepted_one_step_either_side_only(app, with_app):
         password_step(browser, account.email, account.password)
         second_step(browser, code(secret, steps))
         assert (auth_cookie(browser) is not None) is accepted, steps
+
+
+def test_codes_in_other_digits_are_read_or_refused_never_a_500(app, with_app):
+    _client, account, secret, _codes = with_app
+    browser = app.test_client()
+    password_step(browser, account.email, account.password)
+    arabic = second_step(browser, "١٢٣٤٥٦")
+    assert arabic.status_code == 200 and "not right" in arabic.get_data(as_text=True)
+    assert second_step(browser, "1234567").status_code == 200
+    # Full-width digits are the same digits.
+    wide = "".join(chr(ord(d) + 0xFEE0) for d in code(secret, +1))
+    assert second_step(browser, wide).status_code == 302
+    assert auth_cookie(browser) is not None

@@ -1,11 +1,13 @@
 """Passkeys through the server's real WebAuthn checks, answered by a software authenticator."""
 
 import hashlib
+import threading
 from datetime import timedelta
+from functools import partial
 
 import pytest
-from conftest import PASSWORD, auth_cookie, post
-from mfa_support import age_sessions, page_token, password_step
+from conftest import PASSWORD, auth_cookie, login, make_test_app, post
+from mfa_support import age_sessions, enable_totp, page_token, password_step, second_step
 from sqlalchemy import func, insert, select, update
 from webauthn_soft import SoftAuthenticator, b64url, unb64url
 
@@ -255,6 +257,8 @@ def test_answers_that_do_not_hold_sign_nobody_in(app, with_passkey, tamper):
         {"credential": {"response": 5}},
         {"credential": {"rawId": 5, "response": {"clientDataJSON": "!!"}}},
         {"credential": {"response": {"clientDataJSON": b64url(b"[1, 2]")}}},
+        "deep json",
+        {"credential": {"response": {"clientDataJSON": b64url(b"[" * 50000 + b"]" * 50000)}}},
     ],
     ids=lambda body: repr(body)[:40],
 )
@@ -273,9 +277,10 @@ def test_malformed_answers_get_400_never_500(app, with_passkey, path, body):
     else:
         token = page_token(client.get("/mfa/"))
     headers = {"X-CSRFToken": token, "Accept": "application/json"}
-    if body == "not json":
+    if body in ("not json", "deep json"):
+        data = "{oops" if body == "not json" else "[" * 100_000 + "]" * 100_000
         answer = client.post(
-            path, data="{oops", headers={**headers, "Content-Type": "application/json"}
+            path, data=data, headers={**headers, "Content-Type": "application/json"}
         )
     elif body == "form":
         answer = client.post(path, data={"credential": "x"}, headers=headers)
@@ -472,3 +477,63 @@ def test_asking_for_a_challenge_clears_away_expired_ones(app):
     with app.app_context():
         hashes = db.session.scalars(select(WebAuthnChallenge.challenge_hash)).all()
     assert hashes == [hashlib.sha256(unb64url(options["challenge"])).hexdigest()]
+
+
+def test_an_unconfirmed_address_signs_in_with_no_passkey_when_confirmation_is_required(
+    app, with_passkey, database_url
+):
+    _client, account, device, _created = with_passkey
+    with app.app_context():
+        db.session.execute(update(User).where(User.id == account.id).values(email_verified_at=None))
+        db.session.commit()
+    strict = make_test_app(database_url, REQUIRE_VERIFIED_EMAIL=True)
+    try:
+        browser, answer = passkey_sign_in(strict, device)
+        assert answer.status_code == 403
+        assert "not confirmed" in answer.get_json()["error"]
+        assert auth_cookie(browser) is None
+    finally:
+        with strict.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+def _at_once(*calls) -> list:
+    """Run ``calls`` in threads released together; their results in order."""
+    barrier = threading.Barrier(len(calls))
+    results = [None] * len(calls)
+
+    def run(index, call):
+        barrier.wait()
+        results[index] = call()
+
+    threads = [threading.Thread(target=run, args=pair) for pair in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def test_factors_changed_at_once_keep_the_flag_true_to_what_is_stored(app, signed_in, backend):
+    """The app turned off while a passkey is added elsewhere: a second factor remains."""
+    if backend != "postgresql":
+        pytest.skip("SQLite serialises writers; the race needs a server")
+    for _round in range(5):
+        client, account = signed_in("user")
+        _secret, codes = enable_totp(client)
+        other = app.test_client()
+        login(other, account.email, PASSWORD)
+        assert second_step(other, codes[0]).status_code == 302
+        token, other_token = page_token(client.get("/mfa/")), page_token(other.get("/mfa/"))
+        options = post_json(other, "/mfa/passkeys/options/", token=other_token).get_json()
+        body = {"name": "k", "credential": SoftAuthenticator().create(options)}
+        answers = _at_once(
+            partial(post, client, "/mfa/totp/disable/", {}, token=token),
+            partial(post_json, other, "/mfa/passkeys/", body, other_token),
+        )
+        assert [answer.status_code for answer in answers] == [302, 201]
+        with app.app_context():
+            assert db.session.get(User, account.id).mfa_enabled
+        browser = app.test_client()
+        assert login(browser, account.email, PASSWORD).headers["Location"].endswith("/login/mfa/")

@@ -182,3 +182,41 @@ def test_a_short_window_expires_on_its_own(app, make_user):
         with short.app_context():
             db.session.remove()
             db.engine.dispose()
+
+
+def test_a_stolen_admin_session_cannot_hand_out_roles_or_take_other_accounts(
+    app, signed_in, make_user
+):
+    admin, account = signed_in("admin")
+    other = make_user("user")
+    age_sessions(app, account.id, LATE)
+    for data in (
+        {"role": "admin"},
+        {"password": NEW_PASSWORD},
+        {"email": "taken-over@example.com"},
+    ):
+        answer = post(admin, f"/users/{other.id}/update/", data, json=True)
+        assert answer.status_code == 401, data
+        assert answer.get_json() == {"error": "reauth_required"}
+    new_admin = {
+        "name": "Mallory",
+        "last_name": "Intruder",
+        "email": "mallory@example.com",
+        "password": "a password mallory knows",
+        "role": "admin",
+    }
+    assert post(admin, "/users/new/", new_admin, json=True).status_code == 401
+    with app.app_context():
+        user = db.session.get(User, other.id)
+        assert user.role.name == "user" and user.email == other.email
+        assert db.session.scalar(select(User).where(User.email == "mallory@example.com")) is None
+    # Names and plain accounts need no confirmation.
+    assert (
+        post(admin, f"/users/{other.id}/update/", {"name": "Renamed"}, json=True).status_code == 200
+    )
+    plain = {**new_admin, "email": "plain@example.com", "role": "user"}
+    assert post(admin, "/users/new/", plain, json=True).status_code == 201
+    confirm(admin, password=PASSWORD)
+    assert (
+        post(admin, f"/users/{other.id}/update/", {"role": "admin"}, json=True).status_code == 200
+    )

@@ -20,6 +20,7 @@ from .health import DatabaseProbe
 from .http import (
     DATABASE_UNAVAILABLE,
     IdConverter,
+    JSONProvider,
     handle_database_unavailable,
     handle_http_error,
     handle_integrity_error,
@@ -60,6 +61,7 @@ def create_app(config: dict | None = None) -> Flask:
     """
     config = dict(config or {})
     app = Flask(__name__, instance_relative_config=True)
+    app.json = JSONProvider(app)
     settings = config_for_environment(app.instance_path, config.get("APP_ENV"))
     app.config.from_object(settings)
     app.config.from_pyfile("config.py", silent=True)

@@ -94,6 +94,7 @@ MFA_WORDS = {
     **FACTOR_LABELS,
     "sign_in": _l("signing in"),
     "reauth": _l("confirming identity"),
+    "register": _l("adding a passkey"),
 }
 CHANGE_LINE = re.compile(r"^(?P<role>[^:]+): (?P<element>[^:]+): (?P<flag>\w+) (?P<state>on|off)$")
 

@@ -8,10 +8,24 @@ from flask import g, jsonify, redirect, request, url_for
 
 from ..http import wants_json
 
-# Reachable without a second factor: the set-up pages (the whole mfa
-# blueprint, which also confirms who you are), signing out, the language
-# switch and what every page needs.
-OPEN_ENDPOINTS = frozenset({"auth.logout", "main.language", "static", "main.healthz"})
+# Reachable without a second factor: setting one up, confirming who you are
+# (which setting one up asks for), signing out, the language switch and what
+# every page needs.
+OPEN_ENDPOINTS = frozenset(
+    {
+        "mfa.index",
+        "mfa.totp_setup",
+        "mfa.passkey_options",
+        "mfa.passkey_add",
+        "mfa.reauth",
+        "mfa.reauth_passkey_options",
+        "mfa.reauth_passkey",
+        "auth.logout",
+        "main.language",
+        "main.healthz",
+        "static",
+    }
+)
 
 
 def setup_required():
@@ -19,7 +33,7 @@ def setup_required():
     user = g.get("user")
     if user is None or user.mfa_enabled or not user.role.mfa_required:
         return None
-    if request.blueprint == "mfa" or request.endpoint in OPEN_ENDPOINTS:
+    if request.endpoint in OPEN_ENDPOINTS:
         return None
     if wants_json():
         return jsonify(error="mfa_setup_required"), 403

@@ -17,6 +17,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import exists, or_, select
 
 from .. import audit, tokens
+from ..accounts import lock_for_update
 from ..extensions import db
 from ..mail import notify_security_change
 from ..models import Passkey, TotpSecret, User
@@ -45,8 +46,14 @@ def modules() -> tuple:
 
 
 def refresh_enabled(user: User) -> None:
-    """Recompute ``user.mfa_enabled`` from what is stored (pending changes flushed first)."""
+    """Recompute ``user.mfa_enabled`` from what is stored (pending changes flushed first).
+
+    The user's row is locked, and reloaded, before the factors are counted:
+    two changes at once (a passkey added while the app is turned off) then
+    count one after the other, and the second sees what the first stored.
+    """
     db.session.flush()
+    lock_for_update(user)
     has_factor = db.session.scalar(
         select(
             or_(

@@ -12,10 +12,15 @@ from flask_babel import lazy_gettext as _l
 
 from ..extensions import db
 from ..permissions import login_required, public
+from ..recovery import confirmation
 from . import bp, factors, passkeys, reauth, signin
 
 NOT_JSON = _l("Send a JSON object.")
 SIGN_IN_AGAIN = _l("Your sign-in has expired. Enter your password again.")
+UNCONFIRMED = _l(
+    "Your email address is not confirmed yet. Follow the link we mailed to it, "
+    "or ask for a new one."
+)
 
 
 def _body() -> dict:
@@ -64,6 +69,8 @@ def passkey_add():
         body = _body()
         passkey = passkeys.register(user, body.get("name"), body.get("credential"))
     except passkeys.PasskeyError as error:
+        if _attempted(error):
+            factors.failed(user, passkeys.KIND, "register")
         return _refused(error, 400)
     factors.changed(user, "passkey_added", name=passkey.name)
     db.session.commit()
@@ -108,6 +115,10 @@ def login_passkey():
             factors.failed(error.user, passkeys.KIND, "sign_in")
         return _refused(error)
     user = passkey.user
+    if confirmation.awaits_confirmation(user):
+        # As for the password: no sign-in until the address is confirmed.
+        db.session.commit()  # the challenge stays used
+        return jsonify(error=str(UNCONFIRMED)), 403
     # The epoch read with the passkey: a deletion or "end every session"
     # committed since then leaves this sign-in nothing to start.
     target = signin.complete(

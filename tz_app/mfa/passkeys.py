@@ -34,7 +34,6 @@ from webauthn import (
     verify_authentication_response,
     verify_registration_response,
 )
-from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.structs import (
     AuthenticatorSelectionCriteria,
     AuthenticatorTransport,
@@ -106,7 +105,7 @@ def _use_challenge(credential: dict, purpose: str, user: User | None) -> bytes:
     try:
         client_data = json.loads(base64url_to_bytes(credential["response"]["clientDataJSON"]))
         challenge = base64url_to_bytes(client_data["challenge"])
-    except (KeyError, TypeError, ValueError, AttributeError):
+    except (KeyError, TypeError, ValueError, AttributeError, RecursionError):
         raise Malformed(MALFORMED) from None
     if not challenges.use(challenge, purpose, user):
         raise PasskeyError(EXPIRED)
@@ -200,7 +199,7 @@ def register(user: User, name, credential) -> Passkey:
             expected_origin=origin,
             require_user_verification=True,
         )
-    except (WebAuthnException, KeyError, TypeError, ValueError):
+    except Exception:
         raise PasskeyError(FAILED) from None
     if len(verified.credential_id) > CREDENTIAL_ID_MAX:
         raise PasskeyError(FAILED)
@@ -300,7 +299,7 @@ def verify(credential, purpose: str, user: User | None = None) -> Passkey:
             credential_current_sign_count=passkey.sign_count,
             require_user_verification=purpose in VERIFIED_PURPOSES,
         )
-    except (WebAuthnException, KeyError, TypeError, ValueError):
+    except Exception:
         raise PasskeyError(FAILED, owner) from None
     # The counter moves only from the value just checked against: of two
     # answers racing with one counter value (a cloned key), one wins.

@@ -9,8 +9,10 @@ seen over a shoulder or replayed from a log opens nothing. Compare pyotp's
 """
 
 import hmac
+import logging
 import re
 import time
+import unicodedata
 from urllib.parse import urlsplit
 
 import pyotp
@@ -22,21 +24,23 @@ from ..extensions import db
 from ..models import TotpSecret, User, utcnow
 from . import crypto
 
+log = logging.getLogger("tz_app.mfa")
+
 KIND = "totp"
 STEP_SECONDS = 30
 DIGITS = 6
 # Steps either side of the present a code may come from: clocks drift.
 DRIFT_STEPS = 1
-CODE_PATTERN = re.compile(r"^\d{6}$")
+CODE_PATTERN = re.compile(r"[0-9]{6}")
 
 
 def normalize(code: str | None) -> str:
-    """A code as typed ("123 456", "123-456") reduced to its digits."""
-    return re.sub(r"[\s-]", "", code or "")
+    """A code as typed ("123 456", "123-456", full-width digits) reduced to its digits."""
+    return re.sub(r"[\s-]", "", unicodedata.normalize("NFKC", code or ""))
 
 
 def looks_like_code(code: str | None) -> bool:
-    return bool(CODE_PATTERN.match(normalize(code)))
+    return bool(CODE_PATTERN.fullmatch(normalize(code)))
 
 
 def _row(user: User) -> TotpSecret | None:
@@ -61,7 +65,7 @@ def pending_secret(user: User) -> str | None:
     row = _row(user)
     if row is None or row.confirmed_at is not None:
         return None
-    return crypto.decrypt(row.secret)
+    return _readable(row.secret, user)
 
 
 def begin(user: User) -> str:
@@ -104,6 +108,19 @@ def _matching_step(secret: str, code: str, now: float) -> int | None:
     return found
 
 
+def _readable(stored: str, user: User) -> str | None:
+    """The secret, or None (logged) when no configured key opens it: then no code is right."""
+    try:
+        return crypto.decrypt(stored)
+    except crypto.InvalidToken:
+        log.error(
+            "the authenticator secret of user %s opens with none of the configured keys: "
+            "was SECRET_KEY changed without MFA_ENCRYPTION_KEYS? (see the README)",
+            user.id,
+        )
+        return None
+
+
 def _accept_step(user: User, step: int) -> bool:
     """Record ``step`` as used unless it, or a later one, already was: one UPDATE decides."""
     won = db.session.execute(
@@ -125,7 +142,7 @@ def verify(user: User, code: str, *, now: float | None = None) -> bool:
     The caller commits (or rolls back, and the code stays unused).
     """
     code = normalize(code)
-    if not CODE_PATTERN.match(code):
+    if not CODE_PATTERN.fullmatch(code):
         return False
     secret = db.session.scalar(
         select(TotpSecret.secret).where(
@@ -134,7 +151,10 @@ def verify(user: User, code: str, *, now: float | None = None) -> bool:
     )
     if secret is None:
         return False
-    step = _matching_step(crypto.decrypt(secret), code, time.time() if now is None else now)
+    plain = _readable(secret, user)
+    if plain is None:
+        return False
+    step = _matching_step(plain, code, time.time() if now is None else now)
     return step is not None and _accept_step(user, step)
 
 
@@ -142,9 +162,12 @@ def confirm(user: User, code: str, *, now: float | None = None) -> bool:
     """Turn the app being set up on when ``code`` comes from it; the caller commits."""
     code = normalize(code)
     row = _row(user)
-    if row is None or row.confirmed_at is not None or not CODE_PATTERN.match(code):
+    if row is None or row.confirmed_at is not None or not CODE_PATTERN.fullmatch(code):
         return False
-    step = _matching_step(crypto.decrypt(row.secret), code, time.time() if now is None else now)
+    plain = _readable(row.secret, user)
+    if plain is None:
+        return False
+    step = _matching_step(plain, code, time.time() if now is None else now)
     if step is None:
         return False
     won = db.session.execute(

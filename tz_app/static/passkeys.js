@@ -34,7 +34,7 @@
       return response.json().catch(function () { return {}; }).then(function (data) {
         if (!response.ok) {
           if (data.error === "reauth_required") {
-            window.location.assign("/reauth/?next=" + encodeURIComponent(window.location.pathname));
+            window.location.assign("/reauth/?next=" + encodeURIComponent(window.location.pathname + window.location.search));
           }
           // Our passkey answers say {"error": message}; the app's error pages
           // {"error": title, "message": message}.

@@ -43,6 +43,9 @@ class UserForm(PersonForm):
         """Whether it sets a new password or email for ``user``: what signs them in."""
         return self.changes_password() or ("email" in self and self.email.data != user.email)
 
+    def changes_role(self, user) -> bool:
+        return "role" in self and self.role.data != user.role.name
+
     def keep_only(self, sent) -> None:
         """Drop the fields the request did not send: absent means unchanged."""
         for name in [f.name for f in self if f.name != "csrf_token"]:

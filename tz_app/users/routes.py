@@ -160,6 +160,10 @@ def create():
         form.role.data = DEFAULT_ROLE
     if form.validate_on_submit():
         role = role_named(form.role.data if roles else DEFAULT_ROLE)
+        # An account with more than the default role is a change of who holds
+        # which role: it wants a recent proof of who you are.
+        if role is not None and role.name != DEFAULT_ROLE and not reauth.recently_confirmed():
+            return reauth.demand()
         user = add_user_from(form, role)
         if user is not None:
             audit.record("user.created", target=user, role=role.name)
@@ -200,10 +204,11 @@ def update(user_id):
     form = UserForm(editing=user, role_names=role_choices())
     form.keep_only(request.form)
     if form.validate():
-        # One's own password or email: only with a recent proof of who you are
-        # (tz_app.mfa.reauth), or a stolen session could take the account.
-        own = user.id == g.user.id
-        if own and form.changes_sign_in(user) and not reauth.recently_confirmed():
+        # A new password or email (anyone's) or role: only with a recent proof
+        # of who you are (tz_app.mfa.reauth), or a stolen session could take
+        # this account, or make itself an administrator.
+        sensitive = form.changes_sign_in(user) or form.changes_role(user)
+        if sensitive and not reauth.recently_confirmed():
             return reauth.demand()
         # bcrypt outside any transaction, and so never while holding the row lock.
         db.session.commit()
