@@ -88,9 +88,21 @@ def postgres_available() -> bool:
         return False
 
 
+def bench_app(url: str, **settings):
+    """tz_app on ``url`` for measuring: no mail deliverer thread writing beside the runs."""
+    return create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": url,
+            "SECRET_KEY": "bench",
+            "MAIL_DELIVERY": "command",
+            **settings,
+        }
+    )
+
+
 def build(url: str, users: int) -> tuple[float, int]:
     """Migrate, seed and add generated users; (seconds for the bulk insert, admin id)."""
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "BCRYPT_ROUNDS": 4})
+    app = bench_app(url, BCRYPT_ROUNDS=4)
     with app.app_context():
         upgrade()
         seed_rules()
@@ -128,7 +140,7 @@ def counting(app):
 
 
 def tz_client(url: str):
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "BCRYPT_ROUNDS": 4})
+    app = bench_app(url, BCRYPT_ROUNDS=4)
     client = app.test_client()
     page = client.get("/login/").get_data(as_text=True)
     token = page.split('name="csrf-token" content="')[1].split('"')[0]
@@ -213,7 +225,7 @@ def add_sessions(url: str, count: int) -> float:
 
     from tz_app.models import Session
 
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench"})
+    app = bench_app(url)
     with app.app_context():
         user_ids = list(db.session.scalars(select(User.id).limit(1000)))
         # Aware UTC times: the column type takes them on SQLite, and PostgreSQL's
@@ -274,7 +286,7 @@ def identity_cost(url: str, sessions: int, rounds: int, seconds: float) -> tuple
 
 def compare_can(url: str, calls: int) -> tuple[float, float]:
     """can() calls per second and pycasbin enforce() calls per second, same questions."""
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench"})
+    app = bench_app(url)
     model = Model()
     model.load_model_from_text(CASBIN_MODEL)
     enforcer = casbin.Enforcer(model)
@@ -314,7 +326,7 @@ def compare_can(url: str, calls: int) -> tuple[float, float]:
 
 def login_latency(url: str, tries: int) -> tuple[float, float]:
     """(median sign-in milliseconds at cost 12, median bcrypt check milliseconds)."""
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "BCRYPT_ROUNDS": 12})
+    app = bench_app(url, BCRYPT_ROUNDS=12)
     with app.app_context():
         user = db.session.scalar(select(User).where(User.email == "admin@test.com"))
         user.password_hash = hash_password("admin123")

@@ -39,6 +39,7 @@ def _app(url: str, outbox: str):
             "SECRET_KEY": "bench",
             "BCRYPT_ROUNDS": ROUNDS,
             "MAIL_OUTBOX": outbox,
+            "MAIL_DELIVERY": "command",
         }
     )
 

@@ -133,7 +133,7 @@ class Calls:
         return self.real(*args, **kwargs)
 
 
-@pytest.mark.parametrize("name", ["url_for", "can", "gettext"])
+@pytest.mark.parametrize("name", ["url_for", "can", "gettext", "_"])
 def test_template_work_does_not_grow_with_the_rows(app, signed_in, crowd, name):
     admin, _ = signed_in("admin")
     admin.get("/home/")

@@ -31,10 +31,10 @@ from .http import (
 from .i18n import (
     FLAG_LABELS,
     LANGUAGES,
+    install_template_gettext,
     role_label,
     select_locale,
     template_gettext,
-    template_ngettext,
 )
 from .logs import assign_request_id, configure_logging, echo_request_id
 from .mail import init_app as init_mail
@@ -147,7 +147,7 @@ def register_cli(app: Flask) -> None:
 def register_template_helpers(app: Flask) -> None:
     # Flask-Babel's own callables resolve the catalogue on every string; a
     # users page has a few hundred of them.
-    app.jinja_env.install_gettext_callables(template_gettext, template_ngettext, newstyle=True)
+    install_template_gettext(app.jinja_env)
     app.jinja_env.globals.update(
         can=can,
         raw_gettext=template_gettext,

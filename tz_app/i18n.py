@@ -3,6 +3,8 @@
 from flask import current_app, g, has_request_context, request
 from flask_babel import get_translations
 from flask_babel import lazy_gettext as _l
+from jinja2 import pass_eval_context
+from markupsafe import Markup
 from sqlalchemy import inspect
 
 LANGUAGES = {"en": "English", "ru": "Русский", "uk": "Українська"}
@@ -54,6 +56,35 @@ def template_gettext(string: str) -> str:
 
 def template_ngettext(singular: str, plural: str, n: int) -> str:
     return _translations().ungettext(singular, plural, n)
+
+
+def install_template_gettext(env) -> None:
+    """``_``, ``gettext`` and ``ngettext`` in templates, as Jinja's newstyle gettext.
+
+    The same answers as ``install_gettext_callables(..., newstyle=True)``, a
+    translation marked safe where the template escapes and always formatted
+    with its (escaped) variables, in one call rather than three nested ones:
+    a users page holds about fifty of them.
+    """
+    env.install_gettext_callables(template_gettext, template_ngettext, newstyle=True)
+    env.globals.update(_=_jinja_gettext, gettext=_jinja_gettext, ngettext=_jinja_ngettext)
+
+
+@pass_eval_context
+def _jinja_gettext(eval_ctx, string: str, /, **variables) -> str:
+    translated = _translations().ugettext(string)
+    if eval_ctx.autoescape:
+        translated = Markup(translated)  # noqa: S704  (our own catalogue, as Jinja does)
+    return translated % variables
+
+
+@pass_eval_context
+def _jinja_ngettext(eval_ctx, singular: str, plural: str, n: int, /, **variables) -> str:
+    variables.setdefault("num", n)
+    translated = _translations().ungettext(singular, plural, n)
+    if eval_ctx.autoescape:
+        translated = Markup(translated)  # noqa: S704  (our own catalogue, as Jinja does)
+    return translated % variables
 
 
 def role_label(name: str) -> str:

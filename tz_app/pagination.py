@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from math import ceil
 
-from sqlalchemy import ScalarSelect, Select, func, select
+from sqlalchemy import ScalarSelect, Select, bindparam, func, select
 
 from .extensions import db
 from .numbers import plain_int
@@ -99,21 +99,56 @@ def paginate(
     columns.
     """
     if isinstance(total, ScalarSelect):
-        rows = fetch(_window(stmt, page, per_page, key).add_columns(total.label("total")))
-        if rows and rows[0].total is not None:
-            return Page(items=rows, page=page, per_page=per_page, total=rows[0].total)
-        # No rows: an empty list, or a page past the end. Read the total alone.
-        total = db.session.scalar(select(total))
+        return PagedSelect(stmt, key=key, total=total).page(page, per_page)
     more = False
     if total is None:
         total, more = count_rows(stmt, count_cap)
     page = min(page, last_page(total, per_page))
-    items = fetch(_window(stmt, page, per_page, key)) if total else []
+    items = fetch(_window(stmt, per_page, (page - 1) * per_page, key)) if total else []
     return Page(items=items, page=page, per_page=per_page, total=total, more=more)
 
 
-def _window(stmt: Select, page: int, per_page: int, key) -> Select:
-    window = stmt.limit(per_page).offset((page - 1) * per_page)
+class PagedSelect:
+    """``stmt`` a page at a time, its limit and offset left as parameters.
+
+    Built once and kept, it runs for any page and any values of the
+    parameters ``stmt`` itself has: building a select, and the key its
+    compiled form is cached under, costs more than SQLite takes to run it.
+    ``key`` and ``total`` as for paginate; without ``total`` the rows are
+    counted.
+    """
+
+    def __init__(self, stmt: Select, *, key=None, total: ScalarSelect | None = None):
+        window = _window(stmt, bindparam("page_limit"), bindparam("page_offset"), key)
+        self.rows = window if total is None else window.add_columns(total.label("total"))
+        self.counter = None if total is None else select(total)
+        self.count = select(func.count()).select_from(stmt.order_by(None).subquery())
+        self.entities = len(self.rows.column_descriptions) == 1
+
+    def page(self, page: int, per_page: int, params: dict | None = None) -> Page:
+        """The ``page`` (a page past the end shows the last page)."""
+        params = dict(params or {})
+        total = None
+        if self.counter is not None:
+            rows = self._fetch(page, per_page, params)
+            if rows and rows[0].total is not None:
+                return Page(items=rows, page=page, per_page=per_page, total=rows[0].total)
+            # No rows: an empty list, or a page past the end. Read the total alone.
+            total = db.session.scalar(self.counter, params)
+        if total is None:
+            total = db.session.scalar(self.count, params)
+        page = min(page, last_page(total, per_page))
+        items = self._fetch(page, per_page, params) if total else []
+        return Page(items=items, page=page, per_page=per_page, total=total)
+
+    def _fetch(self, page: int, per_page: int, params: dict) -> list:
+        params.update(page_limit=per_page, page_offset=(page - 1) * per_page)
+        result = db.session.execute(self.rows, params)
+        return list(result.scalars().unique() if self.entities else result)
+
+
+def _window(stmt: Select, limit, offset, key) -> Select:
+    window = stmt.limit(limit).offset(offset)
     if key is None:
         return window
     ids = window.with_only_columns(key).subquery()

@@ -4,9 +4,10 @@ import hashlib
 import ipaddress
 import secrets
 from datetime import datetime, timedelta
+from functools import cache
 
 from flask import current_app, g, request, session
-from sqlalchemy import select, true, update
+from sqlalchemy import Select, bindparam, select, true, update
 from sqlalchemy.orm import contains_eager
 
 from .extensions import db
@@ -67,20 +68,11 @@ def load_identity() -> None:
         g.clear_auth_cookie = True
         return
     now = utcnow()
-    stmt = (
-        select(Session)
-        .join(Session.user)
-        .join(User.role)
-        .options(contains_eager(Session.user).contains_eager(User.role))
-        .where(
-            Session.token_hash == hash_token(token),
-            Session.is_active == true(),
-            Session.expires_at > now,
-            Session.last_seen_at > idle_cutoff(now),
-            User.is_active == true(),
-        )
+    found = db.session.scalars(
+        _identity_statement(),
+        {"token_hash": hash_token(token), "now": now, "idle_cutoff": idle_cutoff(now)},
     )
-    auth_session = db.session.scalars(stmt).one_or_none()
+    auth_session = found.one_or_none()
     if auth_session is None:
         g.clear_auth_cookie = True
         return
@@ -92,6 +84,25 @@ def load_identity() -> None:
         auth_session.last_seen_at = now
     g.auth_session = auth_session
     g.user = auth_session.user
+
+
+@cache
+def _identity_statement() -> Select:
+    """load_identity's statement, built once with its values as parameters:
+    building it, and its cache key, cost about 0.3 ms on every request."""
+    return (
+        select(Session)
+        .join(Session.user)
+        .join(User.role)
+        .options(contains_eager(Session.user).contains_eager(User.role))
+        .where(
+            Session.token_hash == bindparam("token_hash"),
+            Session.is_active == true(),
+            Session.expires_at > bindparam("now"),
+            Session.last_seen_at > bindparam("idle_cutoff"),
+            User.is_active == true(),
+        )
+    )
 
 
 class CredentialsChanged(Exception):

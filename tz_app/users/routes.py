@@ -13,7 +13,6 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from sqlalchemy import ScalarSelect, select
 from sqlalchemy.exc import IntegrityError
 
 from .. import audit
@@ -31,14 +30,15 @@ from ..extensions import db
 from ..http import form_errors, wants_json
 from ..mail import notify_security_change
 from ..mfa import reauth
-from ..models import Counter, User
-from ..pagination import MAX_PER_PAGE, clamp_int, paginate
+from ..models import User
+from ..pagination import MAX_PER_PAGE, clamp_int
 from ..passwords import hash_password
 from ..permissions import can, permission_required, policy_for, viewer
 from ..recovery.confirmation import PENDING, TOO_MANY, TooManyMails, change_email, pending_change
 from ..recovery.invitations import send_invitation
 from .forms import NewUserForm, NewUserInvitationForm, UserForm
-from .search import LIST_ORDER, listed_rows, listing, search_page, search_words
+from .rows import render_rows
+from .search import list_page, search_page, search_words
 
 bp = Blueprint("users", __name__)
 
@@ -66,12 +66,6 @@ def deleted_owner(user_id: int) -> int:
     if user.is_active:
         abort(404)
     return user.id
-
-
-def user_count(active: bool) -> ScalarSelect:
-    """Active (or deleted) users, read from the trigger-kept counter (NULL without one)."""
-    name = "users.active" if active else "users.deleted"
-    return select(Counter.value).where(Counter.name == name).scalar_subquery()
 
 
 def search_text() -> str:
@@ -110,15 +104,15 @@ def home():
             words, page, per_page, cap=SEARCH_COUNT_CAP, active=not show_deleted, only=only
         )
     else:
-        stmt = listed_rows().where(*listing(not show_deleted, only)).order_by(*LIST_ORDER)
-        total = user_count(active=not show_deleted) if only is None else None
-        users = paginate(stmt, page, per_page, total=total, key=User.id)
+        users = list_page(not show_deleted, only, page, per_page)
+    rows = row_rights(users.items)
+    prefix = users_url()
     return render_template(
         "users/home.html",
         users=users,
-        rows=row_rights(users.items),
+        rows=render_rows(rows, users_url=prefix, restore=show_deleted, invite=may["create"]),
         may=may,
-        users_url=users_url(),
+        users_url=prefix,
         q=q,
         show_deleted=show_deleted,
         role_names=role_choices(),

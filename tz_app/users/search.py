@@ -17,12 +17,25 @@ the matches are sorted after all: the case of a frequent word whose
 matches all sort late, such as a common last name.
 """
 
+from functools import cache
+
 from flask import current_app
-from sqlalchemy import Integer, Select, column, false, inspect, select, table, true, tuple_
+from sqlalchemy import (
+    Integer,
+    Select,
+    bindparam,
+    column,
+    false,
+    inspect,
+    select,
+    table,
+    true,
+    tuple_,
+)
 
 from ..extensions import db
-from ..models import Role, User, search_key
-from ..pagination import Page, count_rows, fetch, last_page
+from ..models import Counter, Role, User, search_key
+from ..pagination import Page, PagedSelect, count_rows, fetch, last_page
 
 # The users page lists users in this order; the last column is unique.
 LIST_ORDER = (User.last_name, User.name, User.id)
@@ -55,12 +68,37 @@ def listed_rows() -> Select:
     )
 
 
-def listing(active: bool, only: int | None = None) -> list:
-    """The users page's conditions: active users (or deleted ones), all or ``only`` one."""
+def listing(active: bool, only=None) -> list:
+    """The users page's conditions: active users (or deleted ones), all or ``only`` one
+    (an id, or a parameter for it)."""
     conditions = [User.is_active == (true() if active else false())]
     if only is not None:
         conditions.append(User.id == only)
     return conditions
+
+
+def list_page(active: bool, only: int | None, page: int, per_page: int) -> Page:
+    """A page of the users list (see listing), paged by a deferred join.
+
+    The list of every user reads its total from the counter the database's
+    triggers keep, with the page's rows.
+    """
+    return _list_select(active, only is not None).page(page, per_page, {"only": only})
+
+
+@cache
+def _list_select(active: bool, one: bool) -> PagedSelect:
+    """The users list's select, built once for each kind of list; ``one``: a
+    parameter ``only`` names the one user listed."""
+    stmt = listed_rows().where(*listing(active, bindparam("only") if one else None))
+    total = None if one else _counter(active)
+    return PagedSelect(stmt.order_by(*LIST_ORDER), key=User.id, total=total)
+
+
+def _counter(active: bool):
+    """Active (or deleted) users, from the trigger-kept counter (NULL without one)."""
+    name = "users.active" if active else "users.deleted"
+    return select(Counter.value).where(Counter.name == name).scalar_subquery()
 
 
 def search_words(query: str) -> list[str]:
