@@ -43,6 +43,22 @@ def _refused(error: passkeys.PasskeyError, status: int = 401):
     return jsonify(error=error.message), status
 
 
+def _answered_by(user, purpose: str, *, audited_as: str):
+    """Check the request's answer as ``user``'s passkey for ``purpose``, audited either way.
+
+    Returns the refusal to send, or None when the passkey answered. The
+    caller commits.
+    """
+    try:
+        passkeys.verify(_credential(), purpose, user)
+    except passkeys.PasskeyError as error:
+        if _attempted(error):
+            factors.failed(user, passkeys.KIND, audited_as)
+        return _refused(error)
+    factors.used(user, passkeys.KIND, audited_as)
+    return None
+
+
 def _attempted(error: passkeys.PasskeyError) -> bool:
     """Whether the request was an answer at all (a malformed one is no attempt to record)."""
     return not isinstance(error, passkeys.Malformed)
@@ -158,17 +174,13 @@ def second_factor_passkey():
     if waiting is None:
         return _expired()
     user = waiting.user
-    try:
-        passkeys.verify(_credential(), "second_factor", user)
-    except passkeys.PasskeyError as error:
-        if _attempted(error):
-            factors.failed(user, passkeys.KIND, "sign_in")
-        return _refused(error)
+    refused = _answered_by(user, "second_factor", audited_as="sign_in")
+    if refused is not None:
+        return refused
     target = signin.complete(user, "password+passkey", pending=waiting)
     if target is None:
         db.session.rollback()
         return _expired()
-    factors.used(user, passkeys.KIND, "sign_in")
     db.session.commit()
     return jsonify(redirect=target)
 
@@ -187,14 +199,9 @@ def reauth_passkey_options():
 @bp.post("/reauth/passkey/")
 @login_required
 def reauth_passkey():
-    user = g.user
-    try:
-        passkeys.verify(_credential(), "reauth", user)
-    except passkeys.PasskeyError as error:
-        if _attempted(error):
-            factors.failed(user, passkeys.KIND, "reauth")
-        return _refused(error)
-    factors.used(user, passkeys.KIND, "reauth")
+    refused = _answered_by(g.user, "reauth", audited_as="reauth")
+    if refused is not None:
+        return refused
     reauth.confirm(passkeys.KIND)
     db.session.commit()
     return jsonify(redirect=reauth.next_url())
