@@ -22,11 +22,17 @@ def has_passkeys(user: User) -> bool:
     return bool(db.session.scalar(select(exists().where(Passkey.user_id == user.id))))
 
 
-def _check_code(user: User, code: str) -> str | None:
-    """Which factor ``code`` is a fresh answer of (``totp`` or ``recovery``), using it up."""
-    if totp.looks_like_code(code):
-        return totp.KIND if totp.verify(user, code) else None
-    return recovery_codes.KIND if recovery_codes.verify(user, code) else None
+def _check_code(user: User, code: str, purpose: str) -> str | None:
+    """Which factor ``code`` is a fresh answer of (``totp`` or ``recovery``), using it up.
+
+    Audited either way, for ``purpose`` (``sign_in`` or ``reauth``).
+    """
+    module = totp if totp.looks_like_code(code) else recovery_codes
+    if not module.verify(user, code):
+        factors.failed(user, module.KIND, purpose)
+        return None
+    factors.used(user, module.KIND, purpose)
+    return module.KIND
 
 
 def _codes_shown(codes: list[str], first: bool):
@@ -129,11 +135,9 @@ def second_factor():
         form.code.errors.append(throttle.lockout_message(refused.retry_after))
         body = render_template("mfa/second_factor.html", **page)
         return body, 429, {"Retry-After": str(refused.retry_after)}
-    factor = _check_code(user, form.code.data)
+    factor = _check_code(user, form.code.data, "sign_in")
     if factor is None:
         wait = throttle.failed(attempt)
-        guessed = totp.KIND if totp.looks_like_code(form.code.data) else recovery_codes.KIND
-        factors.failed(user, guessed, "sign_in")
         db.session.commit()
         if wait is not None:
             form.code.errors.append(throttle.lockout_message(wait))
@@ -145,7 +149,6 @@ def second_factor():
     if target is None:
         db.session.rollback()
         return _sign_in_again()
-    factors.used(user, factor, "sign_in")
     db.session.commit()
     if factor == recovery_codes.KIND:
         left = recovery_codes.remaining(user)
@@ -195,13 +198,10 @@ def _confirm_with_code(user: User, form: ReauthForm):
         attempt = throttle.reserve(user.email, throttle.MFA_FAILED, user)
     except throttle.Throttled as refused:
         return refused.retry_after, False
-    factor = _check_code(user, form.code.data)
+    factor = _check_code(user, form.code.data, "reauth")
     if factor is None:
-        guessed = totp.KIND if totp.looks_like_code(form.code.data) else recovery_codes.KIND
-        factors.failed(user, guessed, "reauth")
         return throttle.failed(attempt), False
     throttle.succeeded(attempt, throttle.MFA_CHECKED, user)
-    factors.used(user, factor, "reauth")
     reauth.confirm(factor)
     return None, True
 
