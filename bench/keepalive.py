@@ -23,6 +23,8 @@ from faults import connections_per_worker
 from http_client import Browser
 from servers import ROOT, GunicornServer, prepare_database
 
+from bench.report import write_section
+
 CLIENTS = 50
 WORKERS = 4
 THREADS = 4
@@ -49,7 +51,8 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
 
 
-def run(url: str, label: str, config: Path) -> None:
+def run(url: str, label: str, config: Path) -> list[str]:
+    """Serve ``CLIENTS`` keep-alive clients for a while; the report's lines, also printed."""
     server = GunicornServer(url, workers=WORKERS, threads=THREADS)
     server.args[server.args.index("-c") + 1] = str(config)
     with server:
@@ -73,17 +76,18 @@ def run(url: str, label: str, config: Path) -> None:
         (statistics.median(r) * 1000, percentile(r, 0.95) * 1000, len(r)) for r in results if r
     )
     medians = [row[0] for row in rows]
-    print(f"\n{label}: {WORKERS} workers x {THREADS} threads, {CLIENTS} keep-alive clients")
-    print(f"  connections per worker: {' / '.join(map(str, spread))}")
-    print(
-        f"  client p50: lowest {medians[0]:.0f} ms, median {statistics.median(medians):.0f} ms, "
+    cells = [f"{p50:.0f}/{p95:.0f}" for p50, p95, _ in rows]
+    lines = [
+        f"**{label}**: {WORKERS} workers x {THREADS} threads, {CLIENTS} keep-alive clients",
+        f"- connections per worker: {' / '.join(map(str, spread))}",
+        f"- client p50: lowest {medians[0]:.0f} ms, median {statistics.median(medians):.0f} ms, "
         f"highest {medians[-1]:.0f} ms; pages served: {sum(row[2] for row in rows)}, "
-        f"of which not 200: {len(errors)}"
-    )
-    print("  every client, p50/p95 ms (sorted):")
-    cells = [f"{p50:5.0f}/{p95:<5.0f}" for p50, p95, _ in rows]
-    for start in range(0, len(cells), 10):
-        print("   " + " ".join(cells[start : start + 10]))
+        f"of which not 200: {len(errors)}",
+        f"- every client, p50/p95 ms (sorted): {' '.join(cells)}",
+        "",
+    ]
+    print("\n" + "\n".join(lines))
+    return lines
 
 
 def main() -> int:
@@ -98,8 +102,9 @@ def main() -> int:
             prepare_database(url)
             shared = Path(workdir) / "shared-socket.conf.py"
             shared.write_text((ROOT / "gunicorn.conf.py").read_text() + SHARED_SOCKET)
-            run(url, "one shared listening socket", shared)
-            run(url, "gunicorn.conf.py", ROOT / "gunicorn.conf.py")
+            lines = run(url, "one shared listening socket", shared)
+            lines += run(url, "gunicorn.conf.py (reuse_port)", ROOT / "gunicorn.conf.py")
+            write_section("Keep-alive clients across workers (bench/keepalive.py)", lines)
         finally:
             if database is not None:
                 database.drop()

@@ -2,7 +2,11 @@
 
 import os
 import platform
+import re
 import time
+from pathlib import Path
+
+RESULTS = Path(__file__).with_name("results.md")
 
 # The targets the figures are held to.
 TARGET_AT_FIRST_SIZE = 1.0  # tz_app / baseline, page 1, at the smaller size
@@ -125,3 +129,19 @@ def targets(rows, sizes, searches) -> list[str]:
             f"(target ≥ {TARGET_SEARCH_SHARE:g}): {figures}."
         )
     return lines
+
+
+def write_section(heading: str, lines: list[str]) -> None:
+    """Put ``lines`` under ``### heading`` in bench/results.md, replacing an earlier run's.
+
+    ``make bench`` writes the page figures first (bench.run), then each later
+    script adds its own section, so one run leaves every figure in one file.
+    """
+    text = RESULTS.read_text() if RESULTS.exists() else ""
+    block = f"### {heading}\n\n" + "\n".join(lines).rstrip() + "\n"
+    pattern = re.compile(rf"^### {re.escape(heading)}\n.*?(?=^### |\Z)", re.S | re.M)
+    if pattern.search(text):
+        text = pattern.sub(lambda _match: block + "\n", text).rstrip() + "\n"
+    else:
+        text = text.rstrip() + "\n\n" + block
+    RESULTS.write_text(text)

@@ -20,7 +20,6 @@ import tempfile
 import time
 import uuid
 from contextlib import contextmanager
-from pathlib import Path
 
 import bcrypt
 import casbin
@@ -32,7 +31,7 @@ from sqlalchemy.engine import make_url
 
 from bench import sign_in
 from bench.baseline import create_baseline_app
-from bench.report import render
+from bench.report import RESULTS, render
 from tz_app import create_app
 from tz_app.extensions import db
 from tz_app.models import User
@@ -43,7 +42,6 @@ from tz_app.seed import DEFAULT_RULES, seed_demo_users, seed_fake_users, seed_ru
 PG_ADMIN_URL = os.environ.get(
     "BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-RESULTS = Path(__file__).with_name("results.md")
 CASBIN_MODEL = """
 [request_definition]
 r = role, obj, act, uid, owner

@@ -18,6 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from http_client import Browser
 from servers import GunicornServer, prepare_database
 
+from bench.report import write_section
+
 SECONDS = 8
 
 
@@ -55,16 +57,20 @@ def run(url: str, worker_class: str, threads: int) -> tuple[float, float, int]:
 
 
 def main() -> int:
+    lines = []
     with tempfile.TemporaryDirectory() as workdir:
         url = f"sqlite:///{workdir}/workers.sqlite3"
         prepare_database(url)
         for worker_class, threads in (("sync", 1), ("gthread", 4)):
             median, p95, served = run(url, worker_class, threads)
-            print(
-                f"{worker_class:8} 2 workers x {threads} threads: page view median "
-                f"{median:6.0f} ms, p95 {p95:6.0f} ms, {served} page views in {SECONDS} s "
+            line = (
+                f"{worker_class} 2 workers x {threads} threads: page view median "
+                f"{median:.0f} ms, p95 {p95:.0f} ms, {served} page views in {SECONDS} s "
                 "while 4 clients sign in"
             )
+            print(line)
+            lines.append(f"- {line}")
+    write_section("Worker classes: page views beside sign-ins (bench/workers.py)", lines)
     return 0
 
 
