@@ -9,13 +9,14 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import main
+from . import main, transactions
 from .account.routes import bp as account_bp
 from .admin import bp as admin_bp
 from .auth.routes import bp as auth_bp
 from .cli import commands
 from .config import config_for_environment
 from .extensions import babel, csrf, db, migrate
+from .fragments import FragmentCache
 from .health import DatabaseProbe
 from .http import (
     DATABASE_UNAVAILABLE,
@@ -25,7 +26,6 @@ from .http import (
     handle_http_error,
     handle_integrity_error,
     handle_unexpected_error,
-    release_session,
     security_headers,
 )
 from .i18n import (
@@ -87,8 +87,9 @@ def register_extensions(app: Flask) -> None:
     db.init_app(app)
     # Runs before Flask-SQLAlchemy's own teardown, which would raise on a
     # connection the database dropped.
-    app.teardown_appcontext(release_session)
+    app.teardown_appcontext(transactions.end_request)
     with app.app_context():
+        transactions.watch(db.engine)
         if db.engine.dialect.name == "sqlite":
             event.listen(db.engine, "connect", _sqlite_pragmas)
     app.extensions["tz_health"] = DatabaseProbe(app.config["SQLALCHEMY_DATABASE_URI"])
@@ -148,6 +149,7 @@ def register_template_helpers(app: Flask) -> None:
     # Flask-Babel's own callables resolve the catalogue on every string; a
     # users page has a few hundred of them.
     install_template_gettext(app.jinja_env)
+    app.jinja_env.add_extension(FragmentCache)
     app.jinja_env.globals.update(
         can=can,
         raw_gettext=template_gettext,

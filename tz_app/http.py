@@ -225,13 +225,21 @@ def write_cookie(
     return response
 
 
+SECURITY_HEADERS = (
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "same-origin"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+)
+
+
 def security_headers(response):
+    """SECURITY_HEADERS on every response that does not set its own, and no caching
+    of what a signed-in user sees."""
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Referrer-Policy", "same-origin")
-    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    present = {name.lower() for name, _value in headers.items()}
+    headers.extend([header for header in SECURITY_HEADERS if header[0].lower() not in present])
     if g.get("user") is not None or g.get("new_auth_token"):
         headers["Cache-Control"] = "no-store"
         headers.add("Vary", "Cookie")

@@ -1,5 +1,6 @@
 """The interface language: the user's choice, then the browser's, then English."""
 
+from babel import Locale
 from flask import current_app, g, has_request_context, request
 from flask_babel import get_translations
 from flask_babel import lazy_gettext as _l
@@ -26,9 +27,18 @@ FLAG_LABELS = {
 }
 
 
-def select_locale() -> str:
+# Parsed once: Flask-Babel takes a Locale as it is, and parses a code anew
+# on every request.
+LOCALES = {code: Locale.parse(code) for code in LANGUAGES}
+
+
+def select_locale() -> Locale:
     """The language for this request. Never queries, so error pages can be built
     while the database is gone: the user's choice counts only as already loaded."""
+    return LOCALES[_language()]
+
+
+def _language() -> str:
     if not has_request_context():
         return DEFAULT_LANGUAGE
     user = g.get("user")

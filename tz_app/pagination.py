@@ -143,8 +143,12 @@ class PagedSelect:
 
     def _fetch(self, page: int, per_page: int, params: dict) -> list:
         params.update(page_limit=per_page, page_offset=(page - 1) * per_page)
-        result = db.session.execute(self.rows, params)
-        return list(result.scalars().unique() if self.entities else result)
+        if self.entities:
+            return list(db.session.execute(self.rows, params).scalars().unique())
+        # Plain rows need none of the ORM's work on a statement (about 0.05 ms
+        # a page): they are read on the session's connection, in its
+        # transaction, like any Core statement (nothing is flushed first).
+        return list(db.session.connection().execute(self.rows, params))
 
 
 def _window(stmt: Select, limit, offset, key) -> Select:
