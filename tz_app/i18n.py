@@ -6,7 +6,6 @@ from flask_babel import get_translations
 from flask_babel import lazy_gettext as _l
 from jinja2 import pass_eval_context
 from markupsafe import Markup
-from sqlalchemy import inspect
 
 LANGUAGES = {"en": "English", "ru": "Русский", "uk": "Українська"}
 DEFAULT_LANGUAGE = "en"
@@ -43,7 +42,9 @@ def _language() -> str:
         return DEFAULT_LANGUAGE
     user = g.get("user")
     if user is not None:
-        saved = inspect(user).attrs.locale.loaded_value
+        # Loaded attributes live in the instance's __dict__; an expired one is
+        # simply absent there, where reading it would query.
+        saved = vars(user).get("locale")
         if saved in LANGUAGES:
             return saved
     chosen = request.cookies.get(LANGUAGE_COOKIE)
