@@ -48,4 +48,3 @@ class FragmentCache(Extension):
                 store.clear()
             html = store[full_key] = caller()
         return html
-
