@@ -8,12 +8,13 @@ import pytest
 from conftest import CSRF_META, auth_cookie, login, make_test_app, post
 from recovery_mail import audited, deliver, dispose, flashes, link_in, mail_app  # noqa: F401
 from smtp import smtp_server  # noqa: F401  (a fixture)
-from sqlalchemy import select, update
+from sqlalchemy import create_engine, func, select, update
 
 from tz_app import mail
 from tz_app.extensions import db
 from tz_app.models import AuditEvent, LinkToken, MailMessage, Session, User, utcnow
 from tz_app.passwords import check_password
+from tz_app.sessions import hash_token
 
 FORGOT = "/password/forgot/"
 RESET = "/password/reset/"
@@ -446,3 +447,39 @@ def test_an_unknown_link_is_404_and_offers_a_new_one(client):
         for response in (client.get(path), choose(client, path)):
             assert response.status_code == 404
             assert f'href="{FORGOT}"' in response.get_data(as_text=True)
+
+
+def test_a_reset_link_opens_the_moment_its_letter_arrives(
+    mail_app,  # noqa: F811
+    make_user,
+    smtp_server,  # noqa: F811
+    database_url,
+):
+    """The token is stored before its letter leaves: a reader, or a mail scanner,
+    quicker than the deliverer's last write still finds the link working."""
+    account = make_user()
+    forgot(mail_app.test_client(), account.email)
+    # A connection of its own sees only what the deliverer has committed.
+    engine = create_engine(database_url)
+    stored_on_arrival = []
+
+    class CheckedOnArrival(list):
+        def append(self, received):
+            raw = link_in(received, RESET).strip("/").rsplit("/", 1)[-1]
+            with engine.connect() as conn:
+                stored_on_arrival.append(
+                    conn.scalar(
+                        select(func.count())
+                        .select_from(LinkToken)
+                        .where(LinkToken.token_hash == hash_token(raw))
+                    )
+                )
+            super().append(received)
+
+    smtp_server.received = CheckedOnArrival()
+    try:
+        path = reset_link(mail_app, smtp_server)
+    finally:
+        engine.dispose()
+    assert stored_on_arrival == [1]
+    assert choose(mail_app.test_client(), path).status_code == 302

@@ -153,9 +153,9 @@ def deliver_due(limit: int = 50) -> int:
 def deliver_batch(limit: int = 50) -> Delivery:
     """Claim up to ``limit`` due messages, build and send each, and record what happened.
 
-    Each message is built (and its link token issued) and sent in an app
-    context of its own, and only then marked sent, together with the token;
-    nothing is written to the database while SMTP talks. When the SMTP server
+    Each message is built (and its link token issued and committed) and sent
+    in an app context of its own, and only then marked sent; nothing is
+    written to the database while SMTP talks. When the SMTP server
     cannot be reached, every claimed message counts a failed attempt and
     none is built. Messages the lease would not cover are left for the next
     batch. Nothing is sent while mail is off (production without MAIL_SERVER).
@@ -208,6 +208,10 @@ def _deliver(message_id: int, lease: datetime, transport) -> str | None:
         with db.session.no_autoflush, force_locale(language):
             letter = build(message)
         if letter is not None:
+            # A link must open the moment its letter arrives: what building
+            # the letter stored (its token) is committed before it is sent.
+            # Should the sending fail, the next try's token replaces it.
+            db.session.commit()
             transport.send(letter, message.id)
     except Exception as exc:  # any failure keeps the message for another try
         db.session.rollback()
