@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 from conftest import post
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, text
 
 from tz_app.extensions import db
 from tz_app.models import Counter, Session, User
@@ -133,15 +133,32 @@ def test_search_counts_stop_at_the_cap(app, runner, signed_in, monkeypatch):
     assert "more than" not in narrow
 
 
-def test_search_words_are_written_into_the_statement(app, signed_in):
+def test_search_words_are_written_into_the_statement(app, backend, runner, signed_in, make_user):
     """Each search is planned for its own words: a prepared statement's generic
     plan on PostgreSQL reads the whole trigram index for a one-letter word."""
     client, _ = signed_in("admin")
+    # Someone holds the characters, so the search goes on past the index of them;
+    # a crowd holds neither, so PostgreSQL's statistics call them rare.
+    quinn = make_user("user", name="Quinn", last_name="Fifty_%")
+    assert runner.invoke(args=["seed", "--fake-users", "150"]).exit_code == 0
+    if backend == "postgresql":
+        with app.app_context():
+            db.session.execute(text("ANALYZE users"))
+            db.session.commit()
     with statements(app) as seen:
         # Two words too short for a trigram index: "q" and "_%", wildcards escaped.
-        assert client.get("/home/", query_string={"q": "q _%"}).status_code == 200
+        page = client.get("/home/", query_string={"q": "q _%"}).get_data(as_text=True)
+    assert f'data-user-id="{quinn.id}"' in page
     likes = [s for s in seen if "search_text LIKE" in s]
     assert likes
     for statement in likes:
         assert re.search(r"search_text LIKE '%+q%+' ESCAPE '/'", statement), statement
         assert re.search(r"search_text LIKE '%+/_/%+' ESCAPE '/'", statement), statement
+        if backend == "postgresql":
+            # Rare characters are written in too, for the planner to weigh.
+            assert "string_to_array(users.search_text, NULL) @> ARRAY['q']" in statement
+            assert re.search(r"ARRAY\['_', '%+'\]", statement), statement
+    with statements(app) as seen:
+        # A character nearly everyone holds is left to LIKE.
+        assert client.get("/home/", query_string={"q": "e"}).status_code == 200
+    assert not [s for s in seen if "string_to_array" in s]

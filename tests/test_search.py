@@ -118,6 +118,15 @@ def index_holds(app, word: str) -> set[int]:
         return {row[0] for row in rows}
 
 
+def chars_hold(app, char: str) -> set[int]:
+    """The users the SQLite index of characters lists for ``char``."""
+    with app.app_context():
+        rows = db.session.execute(
+            text("SELECT user_id FROM users_search_chars WHERE ch = :ch"), {"ch": char}
+        )
+        return {row[0] for row in rows}
+
+
 def test_the_sqlite_index_follows_every_change(app, backend, signed_in, runner, crowd):
     if backend != "sqlite":
         pytest.skip("PostgreSQL reads its trigram index from the table itself")
@@ -127,6 +136,8 @@ def test_the_sqlite_index_follows_every_change(app, backend, signed_in, runner, 
     def agrees(*words):
         for word in words:
             assert index_holds(app, word.casefold()) == set(expected(app, word)), word
+            for char in word.casefold():
+                assert chars_hold(app, char) == set(expected(app, char)), char
 
     agrees("ivanov", "шевченко", "example.com", "groß")
     post(admin, f"/users/{target.id}/update/", {"last_name": "Renamed", "email": "new@x.org"})
@@ -174,6 +185,20 @@ def test_pages_keep_the_list_order_whichever_way_they_are_found(
         assert found(admin, query, per_page=per_page) == shown, per_page
 
 
+def test_a_page_past_the_end_of_a_search_shows_its_last_page(app, signed_in, crowd):
+    admin, _ = signed_in("admin")
+    matches = expected(app, "example")
+    last = ceil(len(matches) / 2)
+    html = admin.get("/home/", query_string={"q": "example", "per_page": 2, "page": 99})
+    assert listed_ids(html.get_data(as_text=True)) == matches[(last - 1) * 2 :]
+    assert f"Showing {(last - 1) * 2 + 1}–{len(matches)} of {len(matches)} users" in html.text
+    nobody = admin.get("/home/", query_string={"q": "nobody", "page": 7})
+    assert nobody.status_code == 200
+    assert listed_ids(nobody.text) == []
+    assert "No users match “nobody”." in nobody.text
+    assert 'rel="prev"' not in nobody.text
+
+
 def test_a_user_who_may_read_only_themselves_searches_only_themselves(app, crowd, make_user):
     me = make_user("user", name="Ivanka")
     client = app.test_client()
@@ -214,5 +239,7 @@ def test_the_index_starts_with_the_users_already_there(tmp_path):
         db.session.commit()
         upgrade()
         assert index_holds(app, "taras") == {1, 3}
+        assert chars_hold(app, "t") == {1, 3}
+        assert chars_hold(app, "2") == set()
         db.session.remove()
         db.engine.dispose()

@@ -1,42 +1,62 @@
 """The users list (its rows, conditions and order) and searching it by name or email.
 
 A search finds the users whose names or email hold every word, in any case.
-Words of three characters or more are found through a trigram index: on
-SQLite the FTS5 table ``users_search`` (migration 0006, active users only),
-on PostgreSQL pg_trgm's index on ``users.search_text`` (migration 0003).
-Shorter words cannot use a trigram index and are checked row by row on
-whatever the other words leave.
+It starts from an index where one serves:
+
+- words of three characters or more, through a trigram index: on SQLite the
+  FTS5 table ``users_search`` (migration 0006, active users only), on
+  PostgreSQL pg_trgm's index on ``users.search_text`` (migration 0003);
+- words of one or two characters, through an index of the characters each
+  user's text holds (migration 0009): on SQLite the table
+  ``users_search_chars`` (active users only), read from its rarest
+  character when that one is rare enough to help; on PostgreSQL a GIN index
+  over the text as an array of characters, which the planner weighs itself.
+
+What an index does not decide, a LIKE of each word checks.
 
 A page of results needs the matches in list order, which an index does not
 give. Two ways lead there: take every match and sort them, which costs as
 much as there are matches, or walk the list in order keeping the rows that
-match, which costs as many rows as precede the page. The capped count
-chooses: up to the cap, the matches are sorted. Beyond it the walk is tried
-over the first rows of the list only, and when those do not hold the page
-the matches are sorted after all: the case of a frequent word whose
+match, which costs as many rows as precede the page. The first statement
+takes up to ``cap`` + 1 matches, counts them and sorts them for the page:
+up to the cap that is the answer, in one statement. Beyond it the walk is
+tried over the first rows of the list only, and when those do not hold the
+page the matches are sorted after all: the case of a frequent word whose
 matches all sort late, such as a common last name.
+
+Each kind of search (how many words of each length, which index leads, which
+list) is built into statements once and kept, its words passed as
+parameters: building a select costs more than SQLite takes to run one.
 """
 
-from functools import cache
+import time
+from functools import cache, lru_cache
 
 from flask import current_app
 from sqlalchemy import (
     Integer,
     Select,
+    String,
+    Text,
     bindparam,
     column,
     false,
+    func,
     inspect,
     literal,
+    null,
     select,
     table,
+    text,
     true,
     tuple_,
+    union_all,
 )
+from sqlalchemy.dialects.postgresql import array
 
 from ..extensions import db
 from ..models import Counter, Role, User, search_key
-from ..pagination import Page, PagedSelect, count_rows, fetch, last_page
+from ..pagination import Page, PagedSelect, last_page
 
 # The users page lists users in this order; the last column is unique.
 LIST_ORDER = (User.last_name, User.name, User.id)
@@ -47,8 +67,20 @@ TRIGRAM = 3
 # found there whenever at least 1 in this many rows matches.
 PROBE_ROWS_PER_MATCH = 50
 
+# PostgreSQL: a short word's characters are looked up in the index of
+# characters when one of them is held by fewer than this share of users, by
+# the statistics ANALYZE keeps, read again after STATS_SECONDS.
+RARE_SHARE = 0.01
+STATS_SECONDS = 300
+CHAR_STATS = text(
+    "SELECT most_common_elems::text::text[] AS elems, most_common_elem_freqs AS freqs "
+    "FROM pg_stats WHERE schemaname = current_schema() AND tablename = 'ix_users_search_chars'"
+)
+
 # The SQLite search index (migration 0006): its rowids are user ids.
 FTS = table("users_search", column("rowid", Integer), column("users_search"))
+# The SQLite index of characters (migration 0009).
+CHARS = table("users_search_chars", column("ch", String), column("user_id", Integer))
 
 
 def listed_rows() -> Select:
@@ -119,59 +151,175 @@ def search_page(
     """The ``page`` of the list (see listing) holding the users whose search text
     holds every word. Counts up to ``cap`` matches; past it the page says
     "more than"."""
-    listed = listing(active, only)
-    matches, counted = _matching(listed, words, indexed=active and only is None)
-    total, more = count_rows(counted, cap)
-    page = min(page, last_page(total, per_page))
-    offset = (page - 1) * per_page
-    items = _walk_list(listed, words, offset, per_page) if more else None
-    if items is None:
-        items = _sorted_matches(matches, offset, per_page) if total else []
-    return Page(items=items, page=page, per_page=per_page, total=total, more=more)
-
-
-def _matching(listed: list, words: list[str], *, indexed: bool) -> tuple[Select, Select]:
-    """The sort keys of the listed users who match, and a select to count them by.
-
-    On SQLite, words long enough for the index are looked up in it when
-    ``indexed`` says the list is every active user, as the index holds.
-    Elsewhere the LIKE of each word does, which PostgreSQL serves from its
-    trigram index when the word is long enough.
-    """
     long = [w for w in words if len(w) >= TRIGRAM]
-    if not (long and indexed and _fts_ready()):
-        matches = select(*LIST_ORDER).where(*listed, *_contains(words))
-        return matches, matches
     short = [w for w in words if len(w) < TRIGRAM]
-    found = FTS.c.users_search.op("MATCH")(_fts_query(long))
-    matches = (
-        select(*LIST_ORDER)
-        .select_from(FTS)
-        .join(User, User.id == FTS.c.rowid)
-        .where(found, *listed, *_contains(short))
+    params = {"only": only, "cap": cap + 1}
+    params.update((f"w{i}", _pattern(word)) for i, word in enumerate(long + short))
+    dialect = db.engine.dialect.name
+    indexed = active and only is None and dialect == "sqlite"
+    lead = None
+    if indexed and long and _has_table(FTS.name):
+        lead = "fts"
+        params["fts"] = _fts_query(long)
+    elif indexed and not long and _has_table(CHARS.name):
+        char, count = _rarest_char(short, cap + 1)
+        if count == 0:
+            return Page(items=[], page=1, per_page=per_page, total=0)
+        if count <= cap:
+            lead = "chars"
+            params["char"] = char
+    # PostgreSQL: the characters of each short word with a rare one, for the
+    # planner to look up in the index of characters.
+    looked_up = [_chars(w) if dialect == "postgresql" and _rare(w) else [] for w in short]
+    params.update(
+        (f"c{i}_{j}", char) for i, chars in enumerate(looked_up) for j, char in enumerate(chars)
     )
-    # Without short words to check, the index counts its rows alone.
-    return matches, matches if short else select(FTS.c.rowid).where(found)
+    plan = _plan(dialect, len(long), tuple(map(len, looked_up)), lead, active, only is not None)
+
+    total, items = plan.first(params, page, per_page)
+    if total <= cap:
+        if page > last_page(total, per_page):  # past the end: the last page
+            page = last_page(total, per_page)
+            items = plan.first(params, page, per_page)[1] if total else []
+        return Page(items=items, page=page, per_page=per_page, total=total)
+    page = min(page, last_page(cap, per_page))
+    items = plan.walk(params, page, per_page) or plan.sorted(params, page, per_page)[1]
+    return Page(items=items, page=page, per_page=per_page, total=cap, more=True)
 
 
-def _contains(words: list[str]) -> list:
-    """A LIKE for each word, its pattern written into the statement.
+class _Plan:
+    """The statements of one kind of search, built once.
 
-    As a parameter, the pattern would reach PostgreSQL's planner unseen once
-    the statement is prepared (tz_app.transactions keeps statements
-    prepared): its generic plan, made for any pattern, reads the whole
-    trigram index for a one-letter word that a table scan answers in half
-    the time. Written in, each word is planned for what it is.
+    ``matches`` selects the sort keys of the matching users (led by an index
+    where one serves); ``conditions`` are the list's conditions and a LIKE of
+    each word, which the walk checks row by row.
     """
-    return [
-        User.search_text.like(literal(f"%{_escape_like(word)}%", literal_execute=True), escape="/")
-        for word in words
+
+    def __init__(self, matches: Select, conditions: list, listed: list):
+        self.capped = _counted_page(matches.limit(bindparam("cap")))
+        self.every = _counted_page(matches)
+        probed = select(*LIST_ORDER).where(*listed).order_by(*LIST_ORDER)
+        probed = probed.offset(bindparam("probe_offset")).limit(1)
+        self.walked = (
+            listed_rows()
+            .where(*conditions, tuple_(*LIST_ORDER) <= probed.scalar_subquery())
+            .order_by(*LIST_ORDER)
+            .limit(bindparam("page_limit"))
+            .offset(bindparam("page_offset"))
+        )
+
+    def first(self, params: dict, page: int, per_page: int) -> tuple[int, list]:
+        """Up to ``cap`` matches (the parameter: one more than the count's
+        cap): how many, and the page's rows among them."""
+        return self._counted(self.capped, params, page, per_page)
+
+    def sorted(self, params: dict, page: int, per_page: int) -> tuple[int, list]:
+        """Every match: how many, and the page's rows, from sorting them all."""
+        return self._counted(self.every, params, page, per_page)
+
+    def walk(self, params: dict, page: int, per_page: int) -> list | None:
+        """The page, from walking the first rows of the list; None when they do not hold it."""
+        offset = (page - 1) * per_page
+        params = {
+            **params,
+            "probe_offset": PROBE_ROWS_PER_MATCH * (offset + per_page) - 1,
+            "page_limit": per_page,
+            "page_offset": offset,
+        }
+        items = _rows(self.walked, params)
+        return items if len(items) == per_page else None
+
+    @staticmethod
+    def _counted(stmt: Select, params: dict, page: int, per_page: int) -> tuple[int, list]:
+        params = {**params, "page_limit": per_page, "page_offset": (page - 1) * per_page}
+        rows = _rows(stmt, params)
+        return rows[0].total, [row for row in rows if row.id is not None]
+
+
+@lru_cache(maxsize=256)
+def _plan(
+    dialect: str, long: int, short: tuple[int, ...], lead: str | None, active: bool, one: bool
+) -> _Plan:
+    """The statements for ``long`` words of three characters or more and the
+    short words, ``short`` giving for each how many of its characters
+    PostgreSQL looks up in its index of characters (parameters ``c{i}_{j}``;
+    none: the LIKE alone), led by the index ``lead`` (SQLite's "fts" or
+    "chars", or none), on the list of active (or deleted) users, of one user
+    (``only``) when ``one``."""
+    listed = listing(active, bindparam("only") if one else None)
+    likes = _contains(long + len(short))
+    # Written in like the patterns, for the planner to weigh each character.
+    chars = func.string_to_array(User.search_text, null(), type_=Text)
+    holds = [
+        chars.op("@>")(array([_written(f"c{i}_{j}") for j in range(count)]))
+        for i, count in enumerate(short)
+        if count
     ]
+    matches = select(*LIST_ORDER)
+    if lead == "fts":
+        found = FTS.c.users_search.op("MATCH")(bindparam("fts"))
+        matches = matches.select_from(FTS).join(User, User.id == FTS.c.rowid).where(found)
+    elif lead == "chars":
+        matches = matches.select_from(CHARS).join(User, User.id == CHARS.c.user_id)
+        matches = matches.where(CHARS.c.ch == bindparam("char"))
+    # Where the trigram index leads, its phrase match is the long words' test.
+    checked = likes[long:] if lead == "fts" else likes
+    matches = matches.where(*listed, *checked, *holds)
+    return _Plan(matches, [*listed, *likes], listed)
 
 
-def _escape_like(word: str) -> str:
-    """``word`` with LIKE's wildcards and the escape character itself escaped by ``/``."""
-    return word.replace("/", "//").replace("%", "/%").replace("_", "/_")
+def _counted_page(matches: Select) -> Select:
+    """One row per listed user of the page of ``matches`` (bound parameters
+    ``page_limit`` and ``page_offset``), each with ``total``, the number of
+    matches; a row of NULLs but ``total`` when the page holds none.
+
+    MATERIALIZED keeps PostgreSQL from merging the matches back into a walk
+    of the list order, which it prefers whenever it expects matches to be
+    spread evenly, as they are not for a common last name.
+    """
+    found = matches.cte("matches").prefix_with("MATERIALIZED")
+    ids = select(found.c.id).order_by(*found.c)
+    ids = ids.limit(bindparam("page_limit")).offset(bindparam("page_offset")).subquery("page")
+    rows = listed_rows().join(ids, User.id == ids.c.id).subquery("rows")
+    total = select(func.count().label("total")).select_from(found).subquery("total")
+    return (
+        select(total.c.total, *rows.c)
+        .select_from(total.outerjoin(rows, true()))
+        .order_by(rows.c.last_name, rows.c.name, rows.c.id)
+    )
+
+
+def _rows(stmt: Select, params: dict) -> list:
+    """Plain rows, read on the session's connection (see PagedSelect._fetch)."""
+    return list(db.session.connection().execute(stmt, params))
+
+
+def _contains(count: int) -> list:
+    """A LIKE for each of ``count`` words, parameters ``w0``, ``w1``… (see _pattern).
+
+    The pattern is written into the statement when it runs: as a parameter
+    it would reach PostgreSQL's planner unseen once the statement is
+    prepared (tz_app.transactions keeps statements prepared), and its generic
+    plan, made for any pattern, reads the whole trigram index for a
+    one-letter word that a table scan answers in half the time. Written in,
+    each word is planned for what it is.
+    """
+    return [User.search_text.like(_written(f"w{i}"), escape="/") for i in range(count)]
+
+
+def _written(name: str):
+    """A string parameter written into the statement as a literal when it runs."""
+    return bindparam(name, type_=String, literal_execute=True)
+
+
+def _pattern(word: str) -> str:
+    """The LIKE pattern for text holding ``word``, wildcards escaped by ``/``."""
+    return "%" + word.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
+
+
+def _chars(word: str) -> list[str]:
+    """The distinct characters of ``word``, in order."""
+    return list(dict.fromkeys(word))
 
 
 def _fts_query(words: list[str]) -> str:
@@ -179,42 +327,62 @@ def _fts_query(words: list[str]) -> str:
     return " ".join('"' + word.replace('"', '""') + '"' for word in words)
 
 
-def _fts_ready() -> bool:
-    """Whether this is SQLite with its search index (not where SQLite lacks FTS5).
+def _rarest_char(words: list[str], cap: int) -> tuple[str, int]:
+    """The character of ``words`` the fewest active users hold, and how many
+    (counted up to ``cap``), from SQLite's index of characters."""
+    chars = list(dict.fromkeys("".join(words)))
+    params = {f"c{i}": char for i, char in enumerate(chars)} | {"cap": cap}
+    counts = _rows(_char_counts(len(chars)), params)
+    index, count = min(counts, key=lambda row: row[1])
+    return chars[index], count
 
-    PostgreSQL needs no such table: its planner takes the trigram index for
-    the LIKE of a long word.
+
+@lru_cache(maxsize=16)
+def _char_counts(n: int) -> Select:
+    """For the characters ``c0``… ``c{n-1}``: each one's position and how many
+    users hold it, counted up to ``cap``."""
+    counts = []
+    for i in range(n):
+        holders = select(CHARS.c.user_id).where(CHARS.c.ch == bindparam(f"c{i}"))
+        holders = holders.limit(bindparam("cap")).subquery()
+        counts.append(
+            select(literal(i), select(func.count()).select_from(holders).scalar_subquery())
+        )
+    return counts[0] if n == 1 else union_all(*counts)
+
+
+def _rare(word: str) -> bool:
+    """Whether, by PostgreSQL's statistics, few users hold a character of ``word``.
+
+    The index of characters finds the few fast; for a common character a
+    scan checking LIKE finds a page sooner than it would check the array of
+    each row's characters, which it must build row by row. No statistics
+    (a table never analysed) counts as common: LIKE alone, as before the index.
     """
-    ready = current_app.extensions.get("tz_users_fts")
-    if ready is None:
-        engine = db.engine
-        ready = engine.dialect.name == "sqlite" and inspect(engine).has_table(FTS.name)
-        current_app.extensions["tz_users_fts"] = ready
-    return ready
+    shares = _char_shares()
+    if shares is None:
+        return False
+    return any(shares.get(char, 0.0) < RARE_SHARE for char in word)
 
 
-def _walk_list(listed: list, words: list[str], offset: int, per_page: int) -> list | None:
-    """The page, from walking the first rows of the list; None when they do not hold it."""
-    probed = select(*LIST_ORDER).where(*listed).order_by(*LIST_ORDER)
-    probed = probed.offset(PROBE_ROWS_PER_MATCH * (offset + per_page) - 1).limit(1)
-    stmt = (
-        listed_rows()
-        .where(*listed, *_contains(words), tuple_(*LIST_ORDER) <= probed.scalar_subquery())
-        .order_by(*LIST_ORDER)
-        .limit(per_page)
-        .offset(offset)
-    )
-    items = fetch(stmt)
-    return items if len(items) == per_page else None
+def _char_shares() -> dict[str, float] | None:
+    """The share of users holding each character PostgreSQL's statistics of
+    the index of characters list (the common ones), read every STATS_SECONDS."""
+    now = time.monotonic()
+    known = current_app.extensions.get("tz_users_char_shares")
+    if known is None or now - known[0] > STATS_SECONDS:
+        row = db.session.connection().execute(CHAR_STATS).first()
+        shares = None
+        if row is not None and row.elems is not None:
+            shares = dict(zip(row.elems, row.freqs, strict=False))
+        known = current_app.extensions["tz_users_char_shares"] = (now, shares)
+    return known[1]
 
 
-def _sorted_matches(matches: Select, offset: int, per_page: int) -> list:
-    """The page, from sorting every match.
-
-    MATERIALIZED keeps PostgreSQL from merging the matches back into a walk
-    of the list order, which it prefers whenever it expects matches to be
-    spread evenly, as they are not for a common last name.
-    """
-    found = matches.cte("matches").prefix_with("MATERIALIZED")
-    page = select(found.c.id).order_by(*found.c).limit(per_page).offset(offset).subquery()
-    return fetch(listed_rows().join(page, User.id == page.c.id).order_by(*LIST_ORDER))
+def _has_table(name: str) -> bool:
+    """Whether the database has the table ``name`` (an index the migrations made
+    on SQLite, which may lack FTS5), asked once per app."""
+    known = current_app.extensions.setdefault("tz_users_search_tables", {})
+    if name not in known:
+        known[name] = inspect(db.engine).has_table(name)
+    return known[name]
