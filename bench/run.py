@@ -173,9 +173,11 @@ SEARCHES = [
     ("common word", "shevchenko"),
     # One user, by the start of an address.
     ("rare word", "fake424."),
-    # Two letters in a quarter of the names: too short for a trigram index.
+    # Two letters in a quarter of the names, both common characters: too short
+    # for a trigram index, and the list's first rows hold a page.
     ("two letters", "ko"),
-    # One letter nobody's name or address holds: every row is read.
+    # One letter nobody's name or address holds: without an index of
+    # characters, every row is read to find none.
     ("one letter", "q"),
 ]
 
