@@ -55,6 +55,18 @@ def database_url(request, tmp_path_factory):
     return url
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database(request, tmp_path):
+    """The URL of a database of each kind with nothing in it, not even migrations."""
+    if request.param == "sqlite":
+        yield "sqlite:///" + str(tmp_path / "fresh.sqlite3")
+        return
+    request.getfixturevalue("postgres_database")  # skip or fail as the suite does
+    database = PostgresDatabase()
+    yield database.url
+    database.drop()
+
+
 def clear_database():
     """Empty every table. The counters stay: the triggers bring them back to zero."""
     for table in reversed(db.metadata.sorted_tables):

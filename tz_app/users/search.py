@@ -1,28 +1,31 @@
 """The users list (its rows, conditions and order) and searching it by name or email.
 
 A search finds the users whose names or email hold every word, in any case.
-It starts from an index where one serves:
+A page of results needs them in list order (last name, name, id), counted
+up to a cap. Three ways lead there, tried in this order:
 
-- words of three characters or more, through a trigram index: on SQLite the
-  FTS5 table ``users_search`` (migration 0006, active users only), on
-  PostgreSQL pg_trgm's index on ``users.search_text`` (migration 0003);
-- words of one or two characters, through an index of the characters each
-  user's text holds (migration 0009): on SQLite the table
-  ``users_search_chars`` (active users only), read from its rarest
-  character when that one is rare enough to help; on PostgreSQL a GIN index
-  over the text as an array of characters, which the planner weighs itself.
-
-What an index does not decide, a LIKE of each word checks.
-
-A page of results needs the matches in list order, which an index does not
-give. Two ways lead there: take every match and sort them, which costs as
-much as there are matches, or walk the list in order keeping the rows that
-match, which costs as many rows as precede the page. The first statement
-takes up to ``cap`` + 1 matches, counts them and sorts them for the page:
-up to the cap that is the answer, in one statement. Beyond it the walk is
-tried over the first rows of the list only, and when those do not hold the
-page the matches are sorted after all: the case of a frequent word whose
-matches all sort late, such as a common last name.
+1. One word of three characters or more (short words may come with it): the
+   words holding it are looked up among every word of the active users'
+   text (``search_words``, migration 0010, through a trigram index of its
+   own), and their holders read from ``users_search_words``, whose primary
+   key lists each word's holders in list order. A page costs the rows up
+   to it and the count, not every match: a common last or first name is
+   found as fast as a rare one. Not taken when more than MAX_WORDS words
+   hold the word (the domain of every address: the list's first rows hold a
+   page), nor for several such words with short ones to check.
+2. Otherwise an index finds the matches: a trigram index for words of three
+   characters or more (SQLite's FTS5 table ``users_search`` of 0006, active
+   users only; pg_trgm's index on ``users.search_text`` of 0003); for words
+   of one or two an index of the characters each user's text holds (0009:
+   SQLite's ``users_search_chars``, read from the word's rarest character
+   when that is rare enough to help; on PostgreSQL a GIN index over the text
+   as an array of characters, used for characters its statistics call
+   rare). What an index does not decide, a LIKE of each word checks. One
+   statement takes up to ``cap`` + 1 matches, counts them and sorts them for
+   the page: up to the cap that is the answer.
+3. Past the cap, the list is walked in order over its first rows only,
+   keeping the rows that match, and when those do not hold the page every
+   match is sorted after all.
 
 Each kind of search (how many words of each length, which index leads, which
 list) is built into statements once and kept, its words passed as
@@ -30,7 +33,7 @@ parameters: building a select costs more than SQLite takes to run one.
 """
 
 import time
-from functools import cache, lru_cache
+from functools import cache, lru_cache, partial
 
 from flask import current_app
 from sqlalchemy import (
@@ -50,6 +53,7 @@ from sqlalchemy import (
     text,
     true,
     tuple_,
+    union,
     union_all,
 )
 from sqlalchemy.dialects.postgresql import array
@@ -81,6 +85,21 @@ CHAR_STATS = text(
 FTS = table("users_search", column("rowid", Integer), column("users_search"))
 # The SQLite index of characters (migration 0009).
 CHARS = table("users_search_chars", column("ch", String), column("user_id", Integer))
+# Every word of the active users' text, and who holds each, in list order
+# (migration 0010); the trigram index of the words on SQLite.
+WORDS = table("search_words", column("id", Integer), column("word", String))
+HELD = table(
+    "users_search_words",
+    column("word_id", Integer),
+    column("last_name", String),
+    column("name", String),
+    column("user_id", Integer),
+)
+WORDS_FTS = table("search_words_fts", column("rowid", Integer), column("search_words_fts"))
+# A search's one long word is read from the words holding it when at most this
+# many do; past it (the domain of every address, say) the word is common
+# enough for the walk of the list.
+MAX_WORDS = 16
 
 
 def listed_rows() -> Select:
@@ -153,6 +172,10 @@ def search_page(
     "more than"."""
     long = [w for w in words if len(w) >= TRIGRAM]
     short = [w for w in words if len(w) < TRIGRAM]
+    if len(long) == 1 and active and only is None and _words_ready():
+        found = _by_word(long[0], short, page, per_page, cap)
+        if found is not None:
+            return found
     params = {"only": only, "cap": cap + 1}
     params.update((f"w{i}", _pattern(word)) for i, word in enumerate(long + short))
     dialect = db.engine.dialect.name
@@ -178,13 +201,100 @@ def search_page(
 
     total, items = plan.first(params, page, per_page)
     if total <= cap:
-        if page > last_page(total, per_page):  # past the end: the last page
-            page = last_page(total, per_page)
-            items = plan.first(params, page, per_page)[1] if total else []
-        return Page(items=items, page=page, per_page=per_page, total=total)
+        return _answer(partial(plan.first, params), total, items, page, per_page, cap)
     page = min(page, last_page(cap, per_page))
     items = plan.walk(params, page, per_page) or plan.sorted(params, page, per_page)[1]
     return Page(items=items, page=page, per_page=per_page, total=cap, more=True)
+
+
+def _answer(run, total: int, items: list, page: int, per_page: int, cap: int) -> Page:
+    """The page from a first run of ``run(page, per_page)`` (``total`` matches
+    counted up to ``cap`` + 1, the page's ``items``), which holds the first
+    ``cap`` + 1 matches in list order; a page past the end shows the last."""
+    shown = min(total, cap)
+    if page > last_page(shown, per_page):
+        page = last_page(shown, per_page)
+        items = run(page, per_page)[1] if total else []
+    return Page(items=items, page=page, per_page=per_page, total=shown, more=total > cap)
+
+
+def _by_word(word: str, short: list[str], page: int, per_page: int, cap: int) -> Page | None:
+    """The page of active users holding ``word`` and the ``short`` words, read in
+    list order from the words holding ``word`` (migration 0010); None when
+    the search is better made the other way."""
+    lookup = {"limit": MAX_WORDS + 1}
+    if db.engine.dialect.name == "sqlite":
+        lookup["fts"] = _fts_query([word])
+    else:
+        lookup["pattern"] = _pattern(word)
+    holding = [row[0] for row in _rows(_word_lookup(db.engine.dialect.name), lookup)]
+    if not holding:
+        return Page(items=[], page=1, per_page=per_page, total=0)
+    if len(holding) > MAX_WORDS or (short and len(holding) > 1):
+        # Common enough for the walk of the list; or short words to check on
+        # the holders of several words, which costs more than the trigram
+        # index finding them.
+        return None
+    # Enough holders to count past the cap and to fill its last page.
+    taken = max(cap + 1, last_page(cap, per_page) * per_page)
+    params = {f"d{i}": word_id for i, word_id in enumerate(holding)} | {"cap": taken}
+    params.update((f"w{i}", _pattern(w)) for i, w in enumerate(short))
+    stmt = _held_by_words(db.engine.dialect.name, len(holding), len(short))
+    run = partial(_Plan.counted, stmt, params)
+    return _answer(run, *run(page, per_page), page, per_page, cap)
+
+
+@cache
+def _word_lookup(dialect: str) -> Select:
+    """The ids of the words holding a word: through FTS5 on SQLite; on PostgreSQL
+    through pg_trgm's index or a scan, as the planner judges the pattern,
+    written in for it to judge."""
+    if dialect == "sqlite":
+        found = WORDS_FTS.c.search_words_fts.op("MATCH")(bindparam("fts"))
+        return select(WORDS_FTS.c.rowid).where(found).limit(bindparam("limit"))
+    held = WORDS.c.word.like(_written("pattern"), escape="/")
+    return select(WORDS.c.id).where(held).limit(bindparam("limit"))
+
+
+@lru_cache(maxsize=64)
+def _held_by_words(dialect: str, words: int, short: int) -> Select:
+    """Up to ``cap`` users holding any of the words ``d0``… ``d{words-1}`` (ids)
+    and each short word ``w0``…, in list order, counted and paged as
+    _counted_page does.
+
+    Each word's holders come from the primary key already in list order, so
+    no more of them are read than the count and the page need. Several
+    words' are merged by UNION, which also drops a user holding two of them.
+    SQLite merges the ordered arms as they come. PostgreSQL sorts a UNION
+    whole, by the collation's slow comparisons: it counts the users among
+    each word's first ``cap`` holders (in any order), and takes the page from
+    each word's first ``page_end`` holders.
+    """
+    source = HELD.join(User, User.id == HELD.c.user_id) if short else HELD
+    held = [User.search_text.like(_written(f"w{j}"), escape="/") for j in range(short)]
+    order = (HELD.c.last_name, HELD.c.name, HELD.c.user_id)
+    keys = (HELD.c.last_name, HELD.c.name, HELD.c.user_id.label("id"))
+
+    def holders(i: int, *columns) -> Select:
+        return (
+            select(*columns).select_from(source).where(HELD.c.word_id == bindparam(f"d{i}"), *held)
+        )
+
+    if words == 1:
+        return _counted_page(holders(0, *keys).order_by(*order).limit(bindparam("cap")))
+    if dialect != "postgresql":
+        merged = union(*(holders(i, *keys) for i in range(words)))
+        return _counted_page(merged.order_by(*merged.selected_columns).limit(bindparam("cap")))
+    counted = union(
+        *(holders(i, HELD.c.user_id).limit(bindparam("cap")) for i in range(words))
+    ).subquery("counted")
+    firsts = union(
+        *(holders(i, *keys).order_by(*order).limit(bindparam("page_end")) for i in range(words))
+    ).subquery("firsts")
+    return _with_total(
+        select(func.count().label("total")).select_from(counted),
+        select(firsts.c.id).order_by(*firsts.c),
+    )
 
 
 class _Plan:
@@ -211,11 +321,11 @@ class _Plan:
     def first(self, params: dict, page: int, per_page: int) -> tuple[int, list]:
         """Up to ``cap`` matches (the parameter: one more than the count's
         cap): how many, and the page's rows among them."""
-        return self._counted(self.capped, params, page, per_page)
+        return self.counted(self.capped, params, page, per_page)
 
     def sorted(self, params: dict, page: int, per_page: int) -> tuple[int, list]:
         """Every match: how many, and the page's rows, from sorting them all."""
-        return self._counted(self.every, params, page, per_page)
+        return self.counted(self.every, params, page, per_page)
 
     def walk(self, params: dict, page: int, per_page: int) -> list | None:
         """The page, from walking the first rows of the list; None when they do not hold it."""
@@ -230,8 +340,15 @@ class _Plan:
         return items if len(items) == per_page else None
 
     @staticmethod
-    def _counted(stmt: Select, params: dict, page: int, per_page: int) -> tuple[int, list]:
-        params = {**params, "page_limit": per_page, "page_offset": (page - 1) * per_page}
+    def counted(stmt: Select, params: dict, page: int, per_page: int) -> tuple[int, list]:
+        """Run a statement of _counted_page: (its total, the page's rows)."""
+        offset = (page - 1) * per_page
+        params = {
+            **params,
+            "page_limit": per_page,
+            "page_offset": offset,
+            "page_end": offset + per_page,
+        }
         rows = _rows(stmt, params)
         return rows[0].total, [row for row in rows if row.id is not None]
 
@@ -278,10 +395,18 @@ def _counted_page(matches: Select) -> Select:
     spread evenly, as they are not for a common last name.
     """
     found = matches.cte("matches").prefix_with("MATERIALIZED")
-    ids = select(found.c.id).order_by(*found.c)
+    return _with_total(
+        select(func.count().label("total")).select_from(found),
+        select(found.c.id).order_by(*found.c),
+    )
+
+
+def _with_total(total: Select, ids: Select) -> Select:
+    """The listed rows of the page of ``ids`` (in list order), each with the
+    ``total`` selected; a row of NULLs but ``total`` when the page is empty."""
     ids = ids.limit(bindparam("page_limit")).offset(bindparam("page_offset")).subquery("page")
     rows = listed_rows().join(ids, User.id == ids.c.id).subquery("rows")
-    total = select(func.count().label("total")).select_from(found).subquery("total")
+    total = total.subquery("total")
     return (
         select(total.c.total, *rows.c)
         .select_from(total.outerjoin(rows, true()))
@@ -377,6 +502,17 @@ def _char_shares() -> dict[str, float] | None:
             shares = dict(zip(row.elems, row.freqs, strict=False))
         known = current_app.extensions["tz_users_char_shares"] = (now, shares)
     return known[1]
+
+
+def _words_ready() -> bool:
+    """Whether the words of migration 0010 and their trigram index are there."""
+    if db.engine.dialect.name == "sqlite":
+        return _has_table(WORDS_FTS.name)
+    known = current_app.extensions.setdefault("tz_users_search_tables", {})
+    if "words index" not in known:
+        indexes = inspect(db.engine).get_indexes(WORDS.name) if _has_table(WORDS.name) else []
+        known["words index"] = any(i["name"] == "ix_search_words_word_trgm" for i in indexes)
+    return known["words index"]
 
 
 def _has_table(name: str) -> bool:
