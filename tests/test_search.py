@@ -187,8 +187,38 @@ def test_the_indexes_follow_every_change(app, backend, signed_in, runner, crowd)
         db.session.execute(db.delete(User).where(User.id == crowd[0].id))
         db.session.commit()
     agrees("шевченко", "example.com")
+    moved = crowd[2].id + 100_000
+    with app.app_context():  # no route changes an id; the indexes follow one anyway
+        db.session.execute(
+            text("UPDATE users SET id = :new WHERE id = :old"), {"new": moved, "old": crowd[2].id}
+        )
+        db.session.commit()
+    agrees("strasse", "groß")
+    assert found(admin, "strasse") == [moved]
     assert found(admin, "renamed") == [target.id]
     assert found(admin, "second") == [target.id]
+
+
+def test_known_words_take_no_new_ids(app, backend, signed_in, crowd):
+    """Rewriting a user's text with words already known adds no word and, on
+    PostgreSQL, takes nothing from the words' id sequence."""
+    admin, _ = signed_in("admin")
+
+    def used():
+        with app.app_context():
+            if backend == "postgresql":
+                sql = "SELECT last_value FROM search_words_id_seq"
+            else:
+                sql = "SELECT max(id) FROM search_words"
+            return db.session.execute(text(sql)).scalar(), db.session.execute(
+                text("SELECT count(*) FROM search_words")
+            ).scalar()
+
+    before = used()
+    for name in ("Ivan", "Олена", "Ivan"):  # words other users already hold
+        post(admin, f"/users/{crowd[3].id}/update/", {"name": name})
+    assert used() == before
+    assert found(admin, "олена") == expected(app, "олена")
 
 
 def test_users_given_a_new_word_at_once_both_hold_it(app, backend, make_user):

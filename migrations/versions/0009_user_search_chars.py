@@ -43,8 +43,8 @@ TRIGGERS = {
                 SELECT ch, NEW.id FROM ({CHARACTERS_OF.format(text="NEW.search_text")});
         END""",
     "users_search_chars_update": f"""
-        CREATE TRIGGER users_search_chars_update AFTER UPDATE OF is_active, search_text ON users
-        WHEN OLD.is_active IS NOT NEW.is_active
+        CREATE TRIGGER users_search_chars_update AFTER UPDATE OF id, is_active, search_text ON users
+        WHEN OLD.id IS NOT NEW.id OR OLD.is_active IS NOT NEW.is_active
             OR OLD.search_text IS NOT NEW.search_text BEGIN
             DELETE FROM users_search_chars WHERE user_id = OLD.id;
             INSERT OR IGNORE INTO users_search_chars(ch, user_id)

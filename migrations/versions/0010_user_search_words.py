@@ -26,7 +26,9 @@ The trigram index of words: SQLite's FTS5 table ``search_words_fts``
 search does not use the words.
 """
 
+import importlib.util
 import logging
+from pathlib import Path
 
 from alembic import op
 
@@ -74,7 +76,8 @@ def _sqlite_remove(row: str) -> str:
 
 
 CHANGED = (
-    "OLD.is_active IS NOT NEW.is_active OR OLD.search_text IS NOT NEW.search_text "
+    "OLD.id IS NOT NEW.id OR OLD.is_active IS NOT NEW.is_active "
+    "OR OLD.search_text IS NOT NEW.search_text "
     "OR OLD.last_name IS NOT NEW.last_name OR OLD.name IS NOT NEW.name"
 )
 SQLITE_TRIGGERS = {
@@ -84,7 +87,7 @@ SQLITE_TRIGGERS = {
         END""",
     "users_search_words_update": f"""
         CREATE TRIGGER users_search_words_update
-        AFTER UPDATE OF is_active, search_text, last_name, name ON users WHEN {CHANGED} BEGIN
+        AFTER UPDATE OF id, is_active, search_text, last_name, name ON users WHEN {CHANGED} BEGIN
             {_sqlite_remove("OLD")}
             {_sqlite_add("NEW")}
         END""",
@@ -127,9 +130,12 @@ BEGIN
           AND held.user_id = OLD.id;
     END IF;
     IF TG_OP <> 'DELETE' AND NEW.is_active THEN
+        -- Only the words not there yet: ON CONFLICT alone would take an id
+        -- from the sequence for every word of every write.
         INSERT INTO search_words (word)
-            SELECT DISTINCT word FROM unnest(string_to_array(NEW.search_text, ' ')) AS word
-            WHERE word <> ''
+            SELECT DISTINCT new_word FROM unnest(string_to_array(NEW.search_text, ' ')) AS new_word
+            WHERE new_word <> ''
+              AND NOT EXISTS (SELECT 1 FROM search_words AS known WHERE known.word = new_word)
             ON CONFLICT (word) DO NOTHING;
         INSERT INTO users_search_words (word_id, last_name, name, user_id)
             SELECT words.id, NEW.last_name, NEW.name, NEW.id FROM search_words AS words
@@ -145,6 +151,36 @@ PG_TRIGGERS = {
     "users_search_words_update": f"AFTER UPDATE ON users FOR EACH ROW WHEN ({PG_CHANGED})",
     "users_search_words_delete": "AFTER DELETE ON users FOR EACH ROW WHEN (OLD.is_active)",
 }
+
+
+def _fts_update_triggers() -> dict[str, str]:
+    """0006's trigger for changes as 0006 made it ("before"), and made to
+    follow a change of id as well ("after"): a user's id never changes through
+    the app, but the indexes should not depend on it."""
+    path = Path(__file__).with_name("0006_user_search_fts.py")
+    spec = importlib.util.spec_from_file_location("user_search_fts_0006", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    before = module.TRIGGERS["users_search_update"]
+    after = before.replace("AFTER UPDATE OF is_active", "AFTER UPDATE OF id, is_active").replace(
+        "WHEN OLD.is_active", "WHEN OLD.id IS NOT NEW.id OR OLD.is_active"
+    )
+    assert after.count("OLD.id IS NOT NEW.id") == 1
+    return {"before": before, "after": after}
+
+
+def _replace_fts_update(version: str) -> None:
+    """0006's update trigger as it was ("before") or as this migration makes it."""
+    exists = (
+        op.get_bind()
+        .exec_driver_sql(
+            "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = 'users_search_update'"
+        )
+        .scalar()
+    )
+    if exists:
+        op.execute("DROP TRIGGER users_search_update")
+        op.execute(_fts_update_triggers()[version])
 
 
 def upgrade():
@@ -200,6 +236,7 @@ def _upgrade_sqlite():
     for name, statement in SQLITE_TRIGGERS.items():
         if name != "search_words_fts_insert":
             op.execute(statement)
+    _replace_fts_update("after")
     try:
         op.execute(
             "CREATE VIRTUAL TABLE search_words_fts USING fts5("
@@ -222,6 +259,7 @@ def downgrade():
             op.execute(f"DROP TRIGGER IF EXISTS {name} ON users")
         op.execute("DROP FUNCTION IF EXISTS users_search_words_changed()")
     elif dialect == "sqlite":
+        _replace_fts_update("before")
         for name in SQLITE_TRIGGERS:
             op.execute(f"DROP TRIGGER IF EXISTS {name}")
         op.execute("DROP TABLE IF EXISTS search_words_fts")
