@@ -130,12 +130,11 @@ BEGIN
           AND held.user_id = OLD.id;
     END IF;
     IF TG_OP <> 'DELETE' AND NEW.is_active THEN
-        -- Only the words not there yet: ON CONFLICT alone would take an id
-        -- from the sequence for every word of every write.
+        -- ON CONFLICT takes an id from the sequence for every word of every
+        -- write, known or not: the ids are bigint, which no write rate uses up.
         INSERT INTO search_words (word)
-            SELECT DISTINCT new_word FROM unnest(string_to_array(NEW.search_text, ' ')) AS new_word
-            WHERE new_word <> ''
-              AND NOT EXISTS (SELECT 1 FROM search_words AS known WHERE known.word = new_word)
+            SELECT DISTINCT word FROM unnest(string_to_array(NEW.search_text, ' ')) AS word
+            WHERE word <> ''
             ON CONFLICT (word) DO NOTHING;
         INSERT INTO users_search_words (word_id, last_name, name, user_id)
             SELECT words.id, NEW.last_name, NEW.name, NEW.id FROM search_words AS words
@@ -192,10 +191,10 @@ def upgrade():
 
 
 def _upgrade_postgresql():
-    op.execute("CREATE TABLE search_words (id serial PRIMARY KEY, word text NOT NULL UNIQUE)")
+    op.execute("CREATE TABLE search_words (id bigserial PRIMARY KEY, word text NOT NULL UNIQUE)")
     op.execute(
         "CREATE TABLE users_search_words ("
-        "word_id integer NOT NULL, last_name varchar(100) NOT NULL, "
+        "word_id bigint NOT NULL, last_name varchar(100) NOT NULL, "
         "name varchar(100) NOT NULL, user_id integer NOT NULL, "
         "PRIMARY KEY (word_id, last_name, name, user_id))"
     )
