@@ -18,7 +18,8 @@ removed (a later migration that drops or rebuilds ``users.search_text``,
 ``users.is_active``, ``users.last_name`` or ``users.name`` must drop them
 first and recreate them after). A word stays in ``search_words`` when its
 last holder goes: removing it could race a transaction adding a holder, and
-a word nobody holds only costs its row.
+a word nobody holds only costs its row. On SQLite it also remakes 0006's
+trigger for changes so that, like these, it follows a change of a user's id.
 
 The trigram index of words: SQLite's FTS5 table ``search_words_fts``
 (skipped where SQLite lacks FTS5), pg_trgm's GIN index on PostgreSQL
