@@ -172,13 +172,13 @@ def search_page(
     "more than"."""
     long = [w for w in words if len(w) >= TRIGRAM]
     short = [w for w in words if len(w) < TRIGRAM]
+    dialect = db.engine.dialect.name
     if len(long) == 1 and active and only is None and _words_ready():
-        found = _by_word(long[0], short, page, per_page, cap)
+        found = _by_word(dialect, long[0], short, page, per_page, cap)
         if found is not None:
             return found
     params = {"only": only, "cap": cap + 1}
     params.update((f"w{i}", _pattern(word)) for i, word in enumerate(long + short))
-    dialect = db.engine.dialect.name
     indexed = active and only is None and dialect == "sqlite"
     lead = None
     if indexed and long and _has_table(FTS.name):
@@ -218,16 +218,18 @@ def _answer(run, total: int, items: list, page: int, per_page: int, cap: int) ->
     return Page(items=items, page=page, per_page=per_page, total=shown, more=total > cap)
 
 
-def _by_word(word: str, short: list[str], page: int, per_page: int, cap: int) -> Page | None:
+def _by_word(
+    dialect: str, word: str, short: list[str], page: int, per_page: int, cap: int
+) -> Page | None:
     """The page of active users holding ``word`` and the ``short`` words, read in
     list order from the words holding ``word`` (migration 0010); None when
     the search is better made the other way."""
     lookup = {"limit": MAX_WORDS + 1}
-    if db.engine.dialect.name == "sqlite":
+    if dialect == "sqlite":
         lookup["fts"] = _fts_query([word])
     else:
         lookup["pattern"] = _pattern(word)
-    holding = [row[0] for row in _rows(_word_lookup(db.engine.dialect.name), lookup)]
+    holding = [row[0] for row in _rows(_word_lookup(dialect), lookup)]
     if not holding:
         return Page(items=[], page=1, per_page=per_page, total=0)
     if len(holding) > MAX_WORDS or (short and len(holding) > 1):
@@ -239,7 +241,7 @@ def _by_word(word: str, short: list[str], page: int, per_page: int, cap: int) ->
     taken = max(cap + 1, last_page(cap, per_page) * per_page)
     params = {f"d{i}": word_id for i, word_id in enumerate(holding)} | {"cap": taken}
     params.update((f"w{i}", _pattern(w)) for i, w in enumerate(short))
-    stmt = _held_by_words(db.engine.dialect.name, len(holding), len(short))
+    stmt = _held_by_words(dialect, len(holding), len(short))
     run = partial(_Plan.counted, stmt, params)
     return _answer(run, *run(page, per_page), page, per_page, cap)
 
@@ -329,28 +331,22 @@ class _Plan:
 
     def walk(self, params: dict, page: int, per_page: int) -> list | None:
         """The page, from walking the first rows of the list; None when they do not hold it."""
-        offset = (page - 1) * per_page
-        params = {
-            **params,
-            "probe_offset": PROBE_ROWS_PER_MATCH * (offset + per_page) - 1,
-            "page_limit": per_page,
-            "page_offset": offset,
-        }
+        params = _paged(params, page, per_page)
+        params["probe_offset"] = PROBE_ROWS_PER_MATCH * params["page_end"] - 1
         items = _rows(self.walked, params)
         return items if len(items) == per_page else None
 
     @staticmethod
     def counted(stmt: Select, params: dict, page: int, per_page: int) -> tuple[int, list]:
         """Run a statement of _counted_page: (its total, the page's rows)."""
-        offset = (page - 1) * per_page
-        params = {
-            **params,
-            "page_limit": per_page,
-            "page_offset": offset,
-            "page_end": offset + per_page,
-        }
-        rows = _rows(stmt, params)
+        rows = _rows(stmt, _paged(params, page, per_page))
         return rows[0].total, [row for row in rows if row.id is not None]
+
+
+def _paged(params: dict, page: int, per_page: int) -> dict:
+    """``params`` with the ``page``'s limit, offset and end (offset + limit)."""
+    offset = (page - 1) * per_page
+    return {**params, "page_limit": per_page, "page_offset": offset, "page_end": offset + per_page}
 
 
 @lru_cache(maxsize=256)
